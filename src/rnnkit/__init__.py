@@ -1,0 +1,18 @@
+"""rnnkit: recurrent neural networks for real sequence problems, on PyTorch.
+
+    >>> import torch, rnnkit
+    >>> lstm = rnnkit.LSTM(input_size=8, hidden_size=32, num_layers=2)
+    >>> ys, (h, c) = lstm(torch.randn(4, 50, 8), lengths=torch.tensor([50, 20, 35, 1]))
+"""
+
+from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
+from rnnkit.layers import (
+    GRU, LSTM, RNN, AdditiveAttention, AttentionPooling, DotAttention, GeneralAttention, KernelChoice,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRU", "LSTM", "RNN", "AdditiveAttention", "AttentionPooling", "DotAttention", "GRUCell",
+    "GeneralAttention", "KernelChoice", "LSTMCell", "LSTMState", "RNNCell", "__version__",
+]

@@ -1,0 +1,8 @@
+"""One step of a recurrence: RNN, LSTM, GRU (torch.nn's parameter names and gate order)."""
+
+from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.gru import GRUCell, gru_step
+from rnnkit.cells.lstm import LSTMCell, LSTMState, lstm_step
+from rnnkit.cells.rnn import RNNCell, rnn_step
+
+__all__ = ["GRUCell", "LSTMCell", "LSTMState", "RNNCell", "RecurrentCell", "gru_step", "lstm_step", "rnn_step"]

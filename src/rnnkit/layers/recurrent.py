@@ -1,0 +1,292 @@
+"""Multi-layer, optionally bidirectional RNN, LSTM and GRU layers with lengths and two kernels.
+
+Parameters, their names and the state layout are torch.nn's, so weights and states move both ways.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.cells.gru import gru_step
+from rnnkit.cells.lstm import LSTMState, lstm_step
+from rnnkit.cells.rnn import ACTIVATIONS, rnn_step
+from rnnkit.layers.checks import check_input, check_state_tensor
+from rnnkit.layers.fused import fused_backend, fused_blocker, run_fused
+from rnnkit.ops.lengths import check_lengths
+from rnnkit.ops.state import State, map_state, state_leaves
+from rnnkit.ops.unroll import unroll
+
+KERNELS = ("auto", "fused", "loop")
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    """Which kernel a call runs ("fused" or "loop") and why."""
+
+    name: str
+    reason: str
+
+
+class RecurrentLayer(nn.Module):
+    """Runs a cell over time: stacking, bidirectional, lengths, carried state. Base of RNN, LSTM, GRU.
+
+    `ys, state = layer(x, state=None, lengths=None)` with x (B, T, I), ys (B, T, D*H) and a state of
+    torch.nn's layout, (L*D, B, H) per tensor. Subclasses give `mode`, `num_gates`, the step and the
+    zero state.
+    """
+
+    mode = ""
+    num_gates = 1
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        kernel: str = "auto",
+    ) -> None:
+        super().__init__()
+        _check_config(input_size, hidden_size, num_layers, dropout, kernel)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.dropout, self.bidirectional, self.kernel = bias, float(dropout), bidirectional, kernel
+        self.num_directions = 2 if bidirectional else 1
+        self.last_kernel: KernelChoice | None = None  # set by each call, for inspection
+        self._flat_weight_names: list[str] = []
+        gates = self.num_gates * hidden_size
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            for suffix in ("", "_reverse")[: self.num_directions]:
+                shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, hidden_size)}
+                if bias:
+                    shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+                for kind, shape in shapes.items():
+                    name = f"{kind}_l{layer}{suffix}"
+                    self.register_parameter(name, nn.Parameter(torch.empty(shape)))
+                    self._flat_weight_names.append(name)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    # -- what subclasses define -------------------------------------------------------------------
+    def step(self, xp: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> tuple[Tensor, State]:
+        raise NotImplementedError
+
+    def init_state(self, batch_size: int, *, device=None, dtype=None) -> State:
+        """Zeros of shape (num_layers * num_directions, B, H)."""
+        param = self.weight_hh_l0
+        shape = (self.num_layers * self.num_directions, batch_size, self.hidden_size)
+        return torch.zeros(shape, device=device or param.device, dtype=dtype or param.dtype)
+
+    def _as_state(self, state) -> State:
+        return state
+
+    # -- the call ---------------------------------------------------------------------------------
+    def forward(self, x: Tensor, state: State | None = None, lengths: Tensor | None = None) -> tuple[Tensor, State]:
+        """x (B, T, I) -> (ys (B, T, D*H), state). See the class docstring."""
+        weights = self.flat_weights()
+        check_input(x, self.input_size, weights[0])
+        batch, steps = x.shape[0], x.shape[1]
+        state = self._checked_state(state, x)
+        if lengths is not None:
+            lengths = check_lengths(lengths, batch, steps)
+        if steps == 0:
+            return x.new_zeros(batch, 0, self.hidden_size * self.num_directions), state
+        choice = self.select_kernel(x, state, weights)
+        self.last_kernel = choice
+        if choice.name == "loop":
+            return self._run_loop(x, state, lengths)
+        config = (self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
+        _, no_cudnn = fused_backend(x, self.training)
+        return run_fused(self.mode, x, state, weights, lengths=lengths, config=config, no_cudnn=no_cudnn)
+
+    def select_kernel(self, x: Tensor, state: State, weights: list[Tensor] | None = None) -> KernelChoice:
+        """The kernel a call with these tensors runs, and why. Raises ValueError when kernel="fused"
+        was asked for and cannot serve."""
+        if self.kernel == "loop":
+            return KernelChoice("loop", "kernel='loop' was requested")
+        tensors = [x, *state_leaves(state), *(weights or self.flat_weights())]
+        blocker = fused_blocker(tensors)
+        if blocker is None:
+            backend, _ = fused_backend(x, self.training)
+            return KernelChoice("fused", f"{backend}; kernel={self.kernel!r}")
+        if self.kernel == "fused":
+            raise ValueError(
+                f"kernel='fused' cannot run this call: {blocker}. Use kernel='auto' (falls back to the loop "
+                f"kernel) or kernel='loop'."
+            )
+        return KernelChoice("loop", f"kernel='auto' fell back to the loop: {blocker}")
+
+    def flat_weights(self) -> list[Tensor]:
+        """Parameters in torch's order: per layer, per direction, w_ih, w_hh[, b_ih, b_hh]."""
+        return [getattr(self, name) for name in self._flat_weight_names]
+
+    def _checked_state(self, state, x: Tensor) -> State:
+        if state is None:
+            return self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+        state = self._as_state(state)
+        shape = (self.num_layers * self.num_directions, x.shape[0], self.hidden_size)
+        names = getattr(state, "_fields", ("state",))
+        for name, leaf in zip(names, state_leaves(state)):
+            check_state_tensor(name if name == "state" else f"state.{name}", leaf, shape, x)
+        return state
+
+    def _run_loop(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        per_block = len(self._flat_weight_names) // (self.num_layers * self.num_directions)
+        weights = self.flat_weights()
+        finals, layer_input = [], x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                # bias=False leaves two weights per block: pad the biases with None
+                w_ih, w_hh, b_ih, b_hh = (weights[k * per_block : (k + 1) * per_block] + [None, None])[:4]
+                xp = F.linear(layer_input, w_ih, b_ih)  # (B, T, G*H): all time steps in one product
+                step = partial(self.step, weight_hh=w_hh, bias_hh=b_hh)
+                ys, final = unroll(step, xp, map_state(lambda s: s[k], state), lengths, reverse=direction == 1)
+                outputs.append(ys)
+                finals.append(final)
+            layer_input = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        return layer_input, map_state(lambda *parts: torch.stack(parts), *finals)
+
+    # -- cuDNN wants all weights in one buffer; keep them there after .to()/.cuda() ----------------
+    def _apply(self, fn, *args, **kwargs):
+        result = super()._apply(fn, *args, **kwargs)
+        self.flatten_parameters()
+        return result
+
+    def flatten_parameters(self) -> None:
+        """Put the weights in one contiguous buffer for cuDNN (a no-op off CUDA), as torch.nn does."""
+        weights = self.flat_weights()
+        first = weights[0]
+        if not first.is_cuda or not torch.backends.cudnn.is_acceptable(first):
+            return
+        if any(w.dtype != first.dtype for w in weights) or len({w.data_ptr() for w in weights}) != len(weights):
+            return
+        if not (hasattr(torch, "_cudnn_rnn_flatten_weight") and torch._use_cudnn_rnn_flatten_weight()):
+            return
+        from torch.backends.cudnn import rnn as cudnn_rnn
+
+        with torch.cuda.device_of(first), torch.no_grad():
+            torch._cudnn_rnn_flatten_weight(
+                weights, 4 if self.bias else 2, self.input_size, cudnn_rnn.get_cudnn_mode(self.mode),
+                self.hidden_size, 0, self.num_layers, True, self.bidirectional,
+            )
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        return text + f", kernel={self.kernel!r}"
+
+
+def _check_config(input_size, hidden_size, num_layers, dropout, kernel) -> None:
+    for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+
+
+class RNN(RecurrentLayer):
+    """Elman RNN layer, as torch.nn.RNN(batch_first=True) plus lengths and kernels.
+
+        h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),   act = tanh or relu
+
+    Shapes: x (B, T, I) -> ys (B, T, D*H), state (L*D, B, H).
+
+    >>> rnn = RNN(8, 16, num_layers=2, nonlinearity="relu")
+    >>> ys, h = rnn(torch.randn(4, 10, 8), lengths=torch.tensor([10, 3, 7, 1]))
+    >>> ys.shape, h.shape
+    (torch.Size([4, 10, 16]), torch.Size([2, 4, 16]))
+    """
+
+    num_gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh", **kwargs):
+        if nonlinearity not in ACTIVATIONS:
+            raise ValueError(f"nonlinearity must be one of {sorted(ACTIVATIONS)}; got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        self.mode = f"RNN_{nonlinearity.upper()}"
+        super().__init__(input_size, hidden_size, num_layers, **kwargs)
+
+    def step(self, xp, state, weight_hh, bias_hh):
+        return rnn_step(xp, state, weight_hh, bias_hh, self.nonlinearity)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+
+
+class LSTM(RecurrentLayer):
+    """LSTM layer, as torch.nn.LSTM(batch_first=True) plus lengths and kernels; gates i, f, g, o.
+
+        c_t = σ(f) * c_{t-1} + σ(i) * tanh(g),   h_t = σ(o) * tanh(c_t)
+
+    Shapes: x (B, T, I) -> ys (B, T, D*H), state LSTMState(h, c), each (L*D, B, H). Any (h, c) pair
+    is accepted as a state, so torch.nn.LSTM's states work here and ours there.
+
+    >>> lstm = LSTM(8, 16, bidirectional=True)
+    >>> ys, (h, c) = lstm(torch.randn(4, 10, 8))
+    >>> ys.shape, c.shape
+    (torch.Size([4, 10, 32]), torch.Size([2, 4, 16]))
+    """
+
+    mode = "LSTM"
+    num_gates = 4
+
+    def step(self, xp, state, weight_hh, bias_hh):
+        return lstm_step(xp, state, weight_hh, bias_hh)
+
+    def init_state(self, batch_size: int, *, device=None, dtype=None) -> LSTMState:
+        h = super().init_state(batch_size, device=device, dtype=dtype)
+        return LSTMState(h, torch.zeros_like(h))
+
+    def _as_state(self, state) -> LSTMState:
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise ValueError(
+                f"state must be an (h, c) pair for an LSTM, each (num_layers * num_directions, batch, "
+                f"hidden_size); got {type(state).__name__}"
+            )
+        return LSTMState(*state)
+
+
+class GRU(RecurrentLayer):
+    """GRU layer, as torch.nn.GRU(batch_first=True) plus lengths and kernels; gates r, z, n.
+
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),   h_t = (1 - z) * n + z * h_{t-1}
+
+    Shapes: x (B, T, I) -> ys (B, T, D*H), state (L*D, B, H).
+
+    >>> gru = GRU(8, 16, num_layers=2)
+    >>> ys, h = gru(torch.randn(4, 10, 8))
+    >>> h.shape
+    torch.Size([2, 4, 16])
+    """
+
+    mode = "GRU"
+    num_gates = 3
+
+    def step(self, xp, state, weight_hh, bias_hh):
+        return gru_step(xp, state, weight_hh, bias_hh)

@@ -1,0 +1,46 @@
+"""Variable-length batches: checking a `lengths` argument and turning it into masks.
+
+Every rnnkit function that takes padded batches takes one `lengths` argument, a (B,) integer tensor on
+any device, unsorted. These helpers are the one place that checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_lengths(lengths: Tensor | Sequence[int], batch_size: int, max_len: int, *, name: str = "lengths") -> Tensor:
+    """Return `lengths` as a (B,) int64 tensor after checking it against a (B, T, ...) batch.
+
+    Accepts a tensor or a sequence of ints. Raises ValueError naming `name` when the shape, the dtype
+    or a value (outside 0..T) is wrong.
+    """
+    if not isinstance(lengths, Tensor):
+        try:
+            lengths = torch.as_tensor(lengths)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{name} must be a (B,) integer tensor; got {type(lengths).__name__}") from err
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integers; got dtype {lengths.dtype}. Use lengths.long().")
+    if lengths.dim() != 1 or lengths.shape[0] != batch_size:
+        raise ValueError(
+            f"{name} must have shape ({batch_size},), one length per batch row; got shape {tuple(lengths.shape)}"
+        )
+    if batch_size > 0:
+        low, high = int(lengths.min()), int(lengths.max())
+        if low < 0 or high > max_len:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"{name} must lie in 0..{max_len} (the time dimension of the input); got a length of {bad}"
+            )
+    return lengths.long()
+
+
+def length_mask(lengths: Tensor, max_len: int, device: torch.device | None = None) -> Tensor:
+    """(B,) lengths -> (B, T) bool mask, True at valid positions t < lengths[b]."""
+    device = lengths.device if device is None else device
+    steps = torch.arange(max_len, device=device)
+    return steps.unsqueeze(0) < lengths.to(device).unsqueeze(1)
