@@ -1,0 +1,1 @@
+"""What differs per application: data adapter, model preset, metric and train/evaluate/predict."""

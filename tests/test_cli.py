@@ -1,0 +1,38 @@
+"""The rnnkit command: the demo trains and its loss falls; usage errors exit 2, user errors exit 1."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rnnkit.cli import main
+from rnnkit.tasks.demo import BASELINE_MSE, DemoConfig, run_demo
+
+
+def test_demo_lstm_learns_the_adding_problem():
+    losses = run_demo(DemoConfig(seq_len=20, steps=400), log=lambda line: None)
+    assert sum(losses[-50:]) / 50 < 0.2 * BASELINE_MSE
+    assert sum(losses[:50]) / 50 > 0.5 * BASELINE_MSE
+
+
+def test_demo_command_prints_result(capsys):
+    assert main(["demo", "--steps", "5", "--seq-len", "10"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("lstm: final mse")
+    assert "step     5" in captured.err
+
+
+def test_bad_value_is_exit_1_with_message(capsys):
+    assert main(["demo", "--steps", "0"]) == 1
+    assert "rnnkit: error: --seq-len must be at least 2" in capsys.readouterr().err
+
+
+def test_unknown_cell_is_usage_error():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--cell", "transformer"])
+    assert exit_info.value.code == 2
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "rnnkit", "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("rnnkit ")

@@ -1,0 +1,24 @@
+"""README's promises: its Python example runs, and CI runs exactly its test command."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_python_example_runs(capsys):
+    (example,) = _blocks("python")
+    exec(compile(example, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "torch.Size([4, 64]) fused"
+
+
+def test_ci_runs_the_readme_test_command():
+    setup_and_run, setup_and_test = [block.strip() for block in _blocks("bash")]
+    ci_commands = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    assert ci_commands == [setup_and_test]
+    assert "pytest" in setup_and_test and "rnnkit demo" in setup_and_run
