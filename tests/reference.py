@@ -33,15 +33,16 @@ def torch_reference(layer, x, state=None, lengths=None):
     """
     if lengths is None:
         return layer(x, state)
-    lengths = torch.as_tensor(lengths)
-    keep = (lengths > 0).nonzero().squeeze(1)
+    lengths = torch.as_tensor(lengths).cpu()
+    keep_cpu = (lengths > 0).nonzero().squeeze(1)
+    keep = keep_cpu.to(x.device)
     is_lstm = isinstance(layer, torch.nn.LSTM)
     if state is None:
         d = 2 if layer.bidirectional else 1
         zeros = x.new_zeros(layer.num_layers * d, x.shape[0], layer.hidden_size)
         state = (zeros, zeros.clone()) if is_lstm else zeros
     sub = tuple(s[:, keep] for s in state) if is_lstm else state[:, keep]
-    packed = pack_padded_sequence(x[keep], lengths[keep], batch_first=True, enforce_sorted=False)
+    packed = pack_padded_sequence(x[keep], lengths[keep_cpu], batch_first=True, enforce_sorted=False)
     out, final = layer(packed, sub)
     ys_sub, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     ys = x.new_zeros(x.shape[0], x.shape[1], ys_sub.shape[2]).index_copy(0, keep, ys_sub)

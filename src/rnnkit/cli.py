@@ -25,7 +25,7 @@ def _demo_parser(subparsers) -> None:
     demo.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps")
     demo.add_argument("--lr", type=float, default=defaults.lr)
     demo.add_argument("--seed", type=int, default=defaults.seed)
-    demo.add_argument("--device", default=defaults.device, help="cpu, cuda, or auto")
+    demo.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     demo.set_defaults(run=_run_demo)
 
 

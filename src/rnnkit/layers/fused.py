@@ -15,16 +15,14 @@ from rnnkit.ops.state import map_state
 FUSED_OPS = {"RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu, "LSTM": torch.lstm, "GRU": torch.gru}
 
 
-def _is_transformed(t: Tensor) -> bool:
-    # torch.func (vmap, grad, jvp) wraps tensors; the fused ops have no batching rules for them.
-    is_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
-    return bool(is_wrapped(t)) if is_wrapped is not None else False
+# torch.func (vmap, grad, jvp) wraps tensors; the fused ops have no batching rules for them.
+_is_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", lambda t: False)
 
 
 def fused_blocker(tensors: list[Tensor]) -> str | None:
     """Why torch's fused kernels cannot run on these tensors, or None when they can."""
     for t in tensors:
-        if _is_transformed(t):
+        if _is_wrapped(t):
             return "a torch.func transform (vmap, grad, jvp) is active and torch's fused RNN ops do not support it"
         if forward_ad.unpack_dual(t).tangent is not None:
             return "the tensors carry forward-mode AD tangents, which torch's fused RNN ops do not all support"

@@ -86,9 +86,11 @@ class RecurrentLayer(nn.Module):
 
     def init_state(self, batch_size: int, *, device=None, dtype=None) -> State:
         """Zeros of shape (num_layers * num_directions, B, H)."""
-        param = self.weight_hh_l0
         shape = (self.num_layers * self.num_directions, batch_size, self.hidden_size)
-        return torch.zeros(shape, device=device or param.device, dtype=dtype or param.dtype)
+        if device is None or dtype is None:
+            param = self._parameters["weight_hh_l0"]
+            device, dtype = device or param.device, dtype or param.dtype
+        return torch.zeros(shape, device=device, dtype=dtype)
 
     def _as_state(self, state) -> State:
         return state
@@ -104,34 +106,37 @@ class RecurrentLayer(nn.Module):
             lengths = check_lengths(lengths, batch, steps)
         if steps == 0:
             return x.new_zeros(batch, 0, self.hidden_size * self.num_directions), state
-        choice = self.select_kernel(x, state, weights)
-        self.last_kernel = choice
+        choice, no_cudnn = self._select(x, state)
+        object.__setattr__(self, "last_kernel", choice)  # a plain attribute: skip nn.Module's __setattr__
         if choice.name == "loop":
             return self._run_loop(x, state, lengths)
         config = (self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
-        _, no_cudnn = fused_backend(x, self.training)
         return run_fused(self.mode, x, state, weights, lengths=lengths, config=config, no_cudnn=no_cudnn)
 
-    def select_kernel(self, x: Tensor, state: State, weights: list[Tensor] | None = None) -> KernelChoice:
+    def select_kernel(self, x: Tensor, state: State) -> KernelChoice:
         """The kernel a call with these tensors runs, and why. Raises ValueError when kernel="fused"
         was asked for and cannot serve."""
+        return self._select(x, state)[0]
+
+    def _select(self, x: Tensor, state: State) -> tuple[KernelChoice, bool]:
+        """The kernel choice, and whether the fused call must run with cuDNN turned off."""
         if self.kernel == "loop":
-            return KernelChoice("loop", "kernel='loop' was requested")
-        tensors = [x, *state_leaves(state), *(weights or self.flat_weights())]
-        blocker = fused_blocker(tensors)
+            return KernelChoice("loop", "kernel='loop' was requested"), False
+        blocker = fused_blocker([x, *state_leaves(state)])
         if blocker is None:
-            backend, _ = fused_backend(x, self.training)
-            return KernelChoice("fused", f"{backend}; kernel={self.kernel!r}")
+            backend, no_cudnn = fused_backend(x, self.training)
+            return KernelChoice("fused", f"{backend}; kernel={self.kernel!r}"), no_cudnn
         if self.kernel == "fused":
             raise ValueError(
                 f"kernel='fused' cannot run this call: {blocker}. Use kernel='auto' (falls back to the loop "
                 f"kernel) or kernel='loop'."
             )
-        return KernelChoice("loop", f"kernel='auto' fell back to the loop: {blocker}")
+        return KernelChoice("loop", f"kernel='auto' fell back to the loop: {blocker}"), False
 
     def flat_weights(self) -> list[Tensor]:
         """Parameters in torch's order: per layer, per direction, w_ih, w_hh[, b_ih, b_hh]."""
-        return [getattr(self, name) for name in self._flat_weight_names]
+        params = self._parameters  # direct lookups: this runs on every call
+        return [params[name] for name in self._flat_weight_names]
 
     def _checked_state(self, state, x: Tensor) -> State:
         if state is None:

@@ -1,0 +1,116 @@
+"""Forward+backward throughput of rnnkit's recurrent layers (fused and loop kernels) next to torch.nn.
+
+    python benchmarks/layers.py [--device cpu|cuda] [--cells lstm,gru,rnn] [--repeats 7] [--json FILE]
+
+For each shape and cell the three implementations share one set of weights and one input, and are
+timed in turns (torch.nn, fused, loop, torch.nn, ...) so that drifts in machine load hit all alike.
+Each figure is the median over the repeats (each repeat at least 0.1 s of back-to-back passes) of one
+forward+backward pass, given as tokens (B*T) per
+second, with the ratio to torch.nn. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import rnnkit  # noqa: E402
+
+# (B, T, I, H, layers), from the foundation issue
+SHAPES = [(32, 100, 8, 64, 1), (64, 128, 128, 512, 2), (64, 64, 1024, 1024, 1)]
+MIN_SAMPLE_S = 0.1
+CELLS = {"lstm": (rnnkit.LSTM, torch.nn.LSTM), "gru": (rnnkit.GRU, torch.nn.GRU), "rnn": (rnnkit.RNN, torch.nn.RNN)}
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _pass(layer, x, grad):
+    ys, _ = layer(x)
+    ys.backward(grad)
+
+
+def _time(layer, x, grad, device, number: int = 1) -> float:
+    """Seconds per pass, averaged over `number` passes in a row."""
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(number):
+        _pass(layer, x, grad)
+    _sync(device)
+    return (time.perf_counter() - start) / number
+
+
+def bench(cell: str, shape, device, repeats: int, warmup: int, loop_repeats: int, dtype) -> dict:
+    batch, steps, inputs, hidden, layers = shape
+    ours_cls, torch_cls = CELLS[cell]
+    reference = torch_cls(inputs, hidden, num_layers=layers, batch_first=True).to(device, dtype)
+    fused = ours_cls(inputs, hidden, num_layers=layers, kernel="fused").to(device, dtype)
+    loop = ours_cls(inputs, hidden, num_layers=layers, kernel="loop").to(device, dtype)
+    fused.load_state_dict(reference.state_dict())
+    loop.load_state_dict(reference.state_dict())
+    x = torch.randn(batch, steps, inputs, device=device, dtype=dtype, requires_grad=True)
+    grad = torch.randn(batch, steps, hidden, device=device, dtype=dtype)
+    contenders = {"torch.nn": reference, "fused": fused, "loop": loop}
+    number = {}  # passes per sample: enough for a sample to last about MIN_SAMPLE_S
+    for name, layer in contenders.items():
+        for _ in range(warmup):
+            _pass(layer, x, grad)
+        number[name] = max(1, math.ceil(MIN_SAMPLE_S / _time(layer, x, grad, device)))
+    times = {name: [] for name in contenders}
+    for i in range(repeats):
+        for name, layer in contenders.items():
+            if name == "loop" and i >= loop_repeats:
+                continue
+            times[name].append(_time(layer, x, grad, device, number[name]))
+    tokens = batch * steps
+    result = {"cell": cell, "shape": dict(zip(("B", "T", "I", "H", "layers"), shape))}
+    for name, ts in times.items():
+        result[name] = tokens / statistics.median(ts)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--cells", default="lstm,gru,rnn")
+    parser.add_argument("--shapes", default="0,1,2", help="indices into the shape list")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--loop-repeats", type=int, default=3, help="the loop kernel is slow; time it fewer times")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, {args.dtype}; forward+backward, tokens/s (median of {args.repeats})")
+    header = f"{'cell':5} {'B':>3} {'T':>4} {'I':>5} {'H':>5} {'L':>2} | {'torch.nn':>10} {'fused':>10} {'loop':>10} | {'fused/nn':>8} {'loop/nn':>8}"
+    print(header)
+    print("-" * len(header))
+    results = []
+    for index in map(int, args.shapes.split(",")):
+        for cell in args.cells.split(","):
+            r = bench(cell, SHAPES[index], device, args.repeats, args.warmup, args.loop_repeats, dtype)
+            results.append(r)
+            s = r["shape"]
+            print(
+                f"{cell:5} {s['B']:>3} {s['T']:>4} {s['I']:>5} {s['H']:>5} {s['layers']:>2} | "
+                f"{r['torch.nn']:>10,.0f} {r['fused']:>10,.0f} {r['loop']:>10,.0f} | "
+                f"{r['fused'] / r['torch.nn']:>8.3f} {r['loop'] / r['torch.nn']:>8.3f}",
+                flush=True,
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
