@@ -8,4 +8,5 @@ export PYTHONPATH=src PYTHONUNBUFFERED=1
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
 python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tee "$out/tests.log" | tail -25
-python3 benchmarks/layers.py --device cuda --repeats 11 --json "$out/bench_gpu.json" 2>&1 | tee "$out/bench_gpu.txt"
+python3 -m rnnkit demo --device cuda --steps 300 --seq-len 30 2>&1 | tail -3
+python3 benchmarks/layers.py --device cuda --repeats 21 --json "$out/bench_gpu.json" 2>&1 | tee "$out/bench_gpu.txt"

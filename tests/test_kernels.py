@@ -67,5 +67,6 @@ def test_unknown_kernel_name():
 def test_select_kernel_without_running():
     layer = rnnkit.RNN(3, 4)
     x = torch.randn(2, 5, 3)
+    assert layer.select_kernel(x).name == "fused"
     assert layer.select_kernel(x, layer.init_state(2)).name == "fused"
     assert layer.last_kernel is None

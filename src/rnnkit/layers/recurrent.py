@@ -113,10 +113,10 @@ class RecurrentLayer(nn.Module):
         config = (self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
         return run_fused(self.mode, x, state, weights, lengths=lengths, config=config, no_cudnn=no_cudnn)
 
-    def select_kernel(self, x: Tensor, state: State) -> KernelChoice:
-        """The kernel a call with these tensors runs, and why. Raises ValueError when kernel="fused"
-        was asked for and cannot serve."""
-        return self._select(x, state)[0]
+    def select_kernel(self, x: Tensor, state: State | None = None) -> KernelChoice:
+        """The kernel a call with these tensors would run, and why, without running it. Raises
+        ValueError when kernel="fused" was asked for and cannot serve."""
+        return self._select(x, self._checked_state(state, x))[0]
 
     def _select(self, x: Tensor, state: State) -> tuple[KernelChoice, bool]:
         """The kernel choice, and whether the fused call must run with cuDNN turned off."""
@@ -149,6 +149,7 @@ class RecurrentLayer(nn.Module):
         return state
 
     def _run_loop(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        """The loop kernel: each layer and direction through `unroll` with this layer's step."""
         per_block = len(self._flat_weight_names) // (self.num_layers * self.num_directions)
         weights = self.flat_weights()
         finals, layer_input = [], x
