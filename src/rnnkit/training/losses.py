@@ -1,0 +1,65 @@
+"""Losses the applications share: cross-entropy and mean squared error with padding ignored, and the
+adapter that turns one into a training-loop loss function.
+
+A loss function for `fit` has the form loss_fn(model, batch, state) -> (loss, state): it runs the
+model on the batch (with the carried recurrent state, for truncated BPTT) and returns the mean loss
+over the batch's targets and the model's new state. Tasks with special losses (CTC later) write
+their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.ops.lengths import length_mask
+
+IGNORE_INDEX = -100
+
+
+def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Mean cross-entropy over valid positions.
+
+    logits (B, T, V) with integer targets (B, T): positions t >= lengths[b] and targets equal to -100
+    are ignored. logits (B, C) with targets (B,): plain classification.
+    """
+    if logits.dim() == 2:
+        return F.cross_entropy(logits, targets)
+    if logits.shape[:2] != targets.shape[:2]:
+        raise ValueError(f"logits (B, T, V) {tuple(logits.shape)} and targets (B, T) {tuple(targets.shape)} disagree")
+    if lengths is not None:
+        targets = targets.masked_fill(~length_mask(lengths, targets.shape[1], targets.device), IGNORE_INDEX)
+    if not (targets != IGNORE_INDEX).any():
+        raise ValueError("the batch has no valid target positions (all lengths are 0 or every target is ignored)")
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+
+
+def masked_mse(predictions: Tensor, targets: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Mean squared error; with lengths, over the valid steps of (B, T, ...) tensors only."""
+    if predictions.shape != targets.shape:
+        raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} must have one shape")
+    if lengths is None:
+        return F.mse_loss(predictions, targets)
+    mask = length_mask(lengths, targets.shape[1], targets.device)
+    mask = mask.view(*mask.shape, *([1] * (targets.dim() - 2))).expand_as(targets)
+    if not mask.any():
+        raise ValueError("the batch has no valid steps (all lengths are 0)")
+    return (predictions - targets).square()[mask].mean()
+
+
+def model_loss(criterion: Callable[[Tensor, Tensor, Tensor | None], Tensor]) -> Callable:
+    """A loss function for `fit` from a criterion(outputs, targets, lengths), for models called as
+    model(inputs, state, lengths=lengths) -> (outputs, state)."""
+
+    def loss_fn(model, batch, state):
+        outputs, state = model(batch.inputs, state, lengths=batch.lengths)
+        return criterion(outputs, batch.targets, batch.lengths), state
+
+    return loss_fn
+
+
+def is_finite(value: Tensor) -> bool:
+    return bool(torch.isfinite(value).all())

@@ -1,0 +1,79 @@
+"""run.json: what a run directory holds (task, versions, model and training configuration), and the
+checks made before a run is resumed or its model loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnnkit.training.checkpoint import CheckpointError, read_json
+from rnnkit.training.config import TrainConfig
+
+RUN_FORMAT = 1
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnnkit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def model_description(model: nn.Module) -> dict:
+    """The model's class and, when it has one, its config dataclass as a dict."""
+    config = getattr(model, "config", None)
+    return {
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None,
+    }
+
+
+def describe_run(model: nn.Module, config: TrainConfig, task: str | None = None) -> dict:
+    return {
+        "format": RUN_FORMAT,
+        "task": task,
+        "rnnkit_version": _version(),
+        "torch_version": torch.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": model_description(model),
+        "training": config.to_dict(),
+    }
+
+
+def read_run(run_dir: Path, task: str | None = None) -> dict:
+    """run.json of `run_dir`, checked to be an rnnkit run (of `task`, when given)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise CheckpointError(f"{run_dir} is not an rnnkit run directory (it has no run.json)")
+    run = read_json(run_dir / "run.json")
+    if run.get("format") != RUN_FORMAT:
+        raise CheckpointError(f"{run_dir / 'run.json'} has format {run.get('format')!r}; this rnnkit reads format {RUN_FORMAT}")
+    if task is not None and run.get("task") != task:
+        raise CheckpointError(f"{run_dir} holds a {run.get('task')!r} run, not a {task!r} run")
+    return run
+
+
+def check_resumable(run_dir: Path, model: nn.Module, config: TrainConfig) -> None:
+    """Raise CheckpointError listing every way `model` differs from the one the run was trained with."""
+    run = read_run(run_dir)
+    saved, current = run["model"], model_description(model)
+    problems = []
+    if saved["class"] != current["class"]:
+        problems.append(f"model class: run has {saved['class']}, given {current['class']}")
+    elif saved["config"] is not None and current["config"] is not None:
+        for key in sorted(set(saved["config"]) | set(current["config"])):
+            a, b = saved["config"].get(key), current["config"].get(key)
+            if _jsonish(a) != _jsonish(b):
+                problems.append(f"model config {key}: run has {a!r}, given {b!r}")
+    if problems:
+        raise CheckpointError(f"cannot resume {run_dir}: the model differs from the run's:\n  " + "\n  ".join(problems))
+
+
+def _jsonish(value):
+    return list(value) if isinstance(value, tuple) else value
