@@ -203,9 +203,12 @@ def test_masked_mse_ignores_padding():
     assert masked_mse(pred, target, torch.tensor([2, 1])).item() == pytest.approx((1 + 1 + 4) / 3)
 
 
-def test_cross_entropy_with_no_valid_target_is_an_error():
-    with pytest.raises(ValueError, match="no valid target positions"):
-        masked_cross_entropy(torch.randn(1, 2, 3), torch.tensor([[1, 2]]), torch.tensor([0]))
+def test_losses_with_no_valid_target_are_zero_and_differentiable():
+    logits = torch.randn(1, 2, 3, requires_grad=True)
+    loss = masked_cross_entropy(logits, torch.tensor([[1, 2]]), torch.tensor([0]))
+    loss.backward()
+    assert loss.item() == 0 and torch.all(logits.grad == 0)
+    assert masked_mse(torch.ones(1, 2), torch.zeros(1, 2), torch.tensor([0])).item() == 0
 
 
 @pytest.mark.parametrize(

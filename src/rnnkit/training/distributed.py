@@ -48,7 +48,9 @@ def wrap(model: nn.Module, processes: Processes) -> nn.Module:
     if processes.world_size == 1:
         return model
     device_ids = [processes.device.index] if processes.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    # A process may get a batch whose rows are all empty (the tail of a stream) while the others do
+    # not; the recurrent layer then adds nothing to the graph, and DDP must be told to expect that.
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
 
 
 def all_ranks_agree(flag: bool, processes: Processes) -> bool:

@@ -24,7 +24,9 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor | None
     """Mean cross-entropy over valid positions.
 
     logits (B, T, V) with integer targets (B, T): positions t >= lengths[b] and targets equal to -100
-    are ignored. logits (B, C) with targets (B,): plain classification.
+    are ignored. logits (B, C) with targets (B,): plain classification. A batch with no valid position
+    (the empty tail of a stream, on one process of several) gives 0, with a graph so that every
+    process still takes part in the gradient exchange.
     """
     if logits.dim() == 2:
         return F.cross_entropy(logits, targets)
@@ -33,12 +35,13 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor | None
     if lengths is not None:
         targets = targets.masked_fill(~length_mask(lengths, targets.shape[1], targets.device), IGNORE_INDEX)
     if not (targets != IGNORE_INDEX).any():
-        raise ValueError("the batch has no valid target positions (all lengths are 0 or every target is ignored)")
+        return logits.sum() * 0.0
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
 
 
 def masked_mse(predictions: Tensor, targets: Tensor, lengths: Tensor | None = None) -> Tensor:
-    """Mean squared error; with lengths, over the valid steps of (B, T, ...) tensors only."""
+    """Mean squared error; with lengths, over the valid steps of (B, T, ...) tensors only (0 when
+    there are none, as for masked_cross_entropy)."""
     if predictions.shape != targets.shape:
         raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} must have one shape")
     if lengths is None:
@@ -46,7 +49,7 @@ def masked_mse(predictions: Tensor, targets: Tensor, lengths: Tensor | None = No
     mask = length_mask(lengths, targets.shape[1], targets.device)
     mask = mask.view(*mask.shape, *([1] * (targets.dim() - 2))).expand_as(targets)
     if not mask.any():
-        raise ValueError("the batch has no valid steps (all lengths are 0)")
+        return predictions.sum() * 0.0
     return (predictions - targets).square()[mask].mean()
 
 
