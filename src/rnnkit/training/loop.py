@@ -13,7 +13,6 @@ states on every rank when they resume.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import warnings
@@ -165,22 +164,22 @@ def _step(run: _Run, batch) -> bool:
     config, progress = run.config, run.progress
     run.optimizer.zero_grad(set_to_none=True)
     loss, state = run.loss_fn(run.net, batch, carry_into(batch, run.carried))
-    finite = distributed.all_ranks_agree(bool(torch.isfinite(loss)), run.processes)
-    norm = float("nan")
-    if finite:
-        loss.backward()
-        norm = _clip(run)
-        finite = distributed.all_ranks_agree(math.isfinite(norm), run.processes)
+    loss.backward()
+    params = [p for p in run.model.parameters() if p.grad is not None]
+    norm = _total_norm([p.grad for p in params])  # before clipping
+    # one host-device sync per step: are the loss and the gradients finite on every process?
+    finite = distributed.all_ranks_agree(bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)), run.processes)
     progress.batch += 1
+    value, norm = float(loss.detach()), float(norm)
     if not finite:
-        return _bad_step(run, float(loss.detach()))
+        return _bad_step(run, value)
+    _clip(run, params, norm)
     run.optimizer.step()
     if config.schedule != "plateau":
         run.scheduler.step()
     progress.step += 1
     progress.bad_steps = 0
     run.carried = detach_state(state) if batch.reset is not None else None
-    value = float(loss.detach())
     run.history.step_losses.append(value)
     _accumulate(run, value, norm, batch)
     record = {"step": progress.step, "epoch": progress.epoch, "loss": value, "grad_norm": norm}
@@ -200,17 +199,25 @@ def _step(run: _Run, batch) -> bool:
     return True
 
 
-def _clip(run: _Run) -> float:
-    """Clip as configured; return the global gradient norm before clipping."""
-    params = [p for p in run.model.parameters() if p.grad is not None]
-    limit = run.config.clip_norm if run.config.clip_norm is not None else float("inf")
-    norm = float(nn.utils.clip_grad_norm_(params, limit))
-    if run.config.clip_norm is not None and norm > run.config.clip_norm:
+def _clip(run: _Run, params: list[nn.Parameter], norm: float) -> None:
+    """Clip by global norm (given, computed before clipping) and/or by value, as configured."""
+    limit = run.config.clip_norm
+    if limit is not None and norm > limit:
+        scale = limit / (norm + 1e-6)
+        for p in params:
+            p.grad.mul_(scale)
         run.progress.clipped_steps += 1
         run.window["clipped"] += 1
     if run.config.clip_value is not None:
         nn.utils.clip_grad_value_(params, run.config.clip_value)
-    return norm
+
+
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    if not grads:
+        return torch.zeros(())
+    if hasattr(nn.utils, "get_total_norm"):  # torch >= 2.6
+        return nn.utils.get_total_norm(grads)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 def _bad_step(run: _Run, loss: float) -> bool:
