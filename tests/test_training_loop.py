@@ -9,7 +9,8 @@ import torch
 
 from rnnkit.ops.state import state_leaves
 from rnnkit.training import StopTraining, TrainConfig, evaluate, fit, masked_cross_entropy, masked_mse, model_loss
-from toy import LastStepRegressor, TokenModel, ToyConfig, sum_sign_data, token_padded, token_streams
+from rnnkit.data import StreamBatches
+from toy import LastStepRegressor, TokenModel, ToyConfig, counting_documents, lm_pairs, sum_sign_data, token_padded, token_streams
 
 LM_LOSS = model_loss(masked_cross_entropy)
 QUIET = dict(progress=False, log_every=1)
@@ -134,9 +135,8 @@ def test_step_schedule():
 
 def _opposite_streams():
     """Validation data that wants the opposite of the training data: it gets worse as training goes on."""
-    data = token_streams()
-    data.sequences = [(x, (x - 1) % 11) for x, _ in data.sequences]
-    return data
+    pairs = lm_pairs(counting_documents())
+    return StreamBatches([(x, (x - 1) % 11) for x, _ in pairs], batch_size=3, bptt=5)
 
 
 def test_plateau_schedule_lowers_the_rate_when_validation_stalls():

@@ -45,6 +45,7 @@ class StreamBatches:
         floating = sequences[0][1].is_floating_point()
         self.target_pad = target_pad if target_pad is not None else (0.0 if floating else -100)
         self.plan = self._plan()  # per row: list of (sequence index, start) chunks
+        self._layout()
 
     def _plan(self) -> list[list[tuple[int, int]]]:
         rows: list[list[tuple[int, int]]] = [[] for _ in range(self.batch_size)]
@@ -55,32 +56,40 @@ class StreamBatches:
             rows[row].extend((i, k * self.bptt) for k in range(chunks))
         return rows
 
+    def _layout(self) -> None:
+        """Lay the plan out once as (B, chunks * bptt) tensors, so a batch is a slice."""
+        chunks, bptt = len(self), self.bptt
+        x0, y0 = self.sequences[0]
+        self._inputs = x0.new_zeros((self.batch_size, chunks * bptt, *x0.shape[1:]))
+        self._targets = y0.new_full((self.batch_size, chunks * bptt, *y0.shape[1:]), self.target_pad)
+        self._lengths = torch.zeros(self.batch_size, chunks, dtype=torch.long)
+        self._reset = torch.zeros(self.batch_size, chunks, dtype=torch.bool)
+        for row, plan in enumerate(self.plan):
+            for index, (seq, begin) in enumerate(plan):
+                if begin > 0:
+                    continue  # a sequence is copied whole, at its first chunk
+                x, y = self.sequences[seq]
+                at = index * bptt
+                self._inputs[row, at : at + len(x)] = x
+                self._targets[row, at : at + len(y)] = y
+                n_chunks = math.ceil(len(x) / bptt)
+                self._lengths[row, index : index + n_chunks] = bptt
+                self._lengths[row, index + n_chunks - 1] = len(x) - (n_chunks - 1) * bptt
+                self._reset[row, index] = True
+
     def __len__(self) -> int:
         return max(len(row) for row in self.plan)
 
     def batches(self, epoch: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
         """Chunks `start`, `start`+1, ... of the epoch (the layout is the same every epoch); with
         world_size > 1, this rank's rows."""
-        rows = list(range(self.batch_size))[rank::world_size]
+        rows = slice(rank, None, world_size)
         for index in range(start, len(self)):
-            yield self._chunk(index, rows)
-
-    def _chunk(self, index: int, rows: list[int]) -> Batch:
-        x0, y0 = self.sequences[0]
-        inputs = x0.new_zeros((len(rows), self.bptt, *x0.shape[1:]))
-        targets = y0.new_full((len(rows), self.bptt, *y0.shape[1:]), self.target_pad)
-        lengths = torch.zeros(len(rows), dtype=torch.long)
-        reset = torch.zeros(len(rows), dtype=torch.bool)
-        for out_row, row in enumerate(rows):
-            if index >= len(self.plan[row]):
-                continue  # this row has run out: an empty chunk
-            seq, begin = self.plan[row][index]
-            x, y = self.sequences[seq]
-            piece = slice(begin, begin + self.bptt)
-            n = len(x[piece])
-            inputs[out_row, :n], targets[out_row, :n], lengths[out_row] = x[piece], y[piece], n
-            reset[out_row] = begin == 0
-        return Batch(inputs, targets, lengths, reset, per_step=True)
+            steps = slice(index * self.bptt, (index + 1) * self.bptt)
+            yield Batch(
+                self._inputs[rows, steps].contiguous(), self._targets[rows, steps].contiguous(),
+                self._lengths[rows, index].contiguous(), self._reset[rows, index].contiguous(), per_step=True,
+            )
 
 
 def _split_one_stream(pair: tuple[Tensor, Tensor], rows: int) -> list[tuple[Tensor, Tensor]]:

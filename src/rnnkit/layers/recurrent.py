@@ -104,6 +104,8 @@ class RecurrentLayer(nn.Module):
         state = self._checked_state(state, x)
         if lengths is not None:
             lengths = check_lengths(lengths, batch, steps)
+            if bool((lengths == steps).all()):
+                lengths = None  # every row is full: no packing or masking needed
         if steps == 0:
             return x.new_zeros(batch, 0, self.hidden_size * self.num_directions), state
         choice, no_cudnn = self._select(x, state)
