@@ -12,7 +12,7 @@ from rnnkit.training import checkpoint as ckpt
 from toy import TokenModel, ToyConfig, token_streams
 
 LM_LOSS = model_loss(masked_cross_entropy)
-CONFIG = TrainConfig(epochs=3, lr=0.01, seed=5, progress=False, log_every=2, schedule="cosine", warmup_steps=2)
+CONFIG = TrainConfig(epochs=3, lr=0.01, seed=5, progress=False, log_every=2, schedule="cosine", warmup_steps=2, device="cpu")
 
 
 def _model(**kwargs):
@@ -138,9 +138,26 @@ def test_checkpoint_files_hold_no_pickles(tmp_path):
 def test_tied_weights_round_trip(tmp_path):
     model = TokenModel(ToyConfig())
     model.out.weight = model.embed.weight  # weight tying, as language models do
-    fit(model, token_streams(), TrainConfig(max_steps=2, progress=False), loss_fn=LM_LOSS, run_dir=tmp_path / "run")
+    fit(model, token_streams(), TrainConfig(max_steps=2, progress=False, device="cpu"), loss_fn=LM_LOSS, run_dir=tmp_path / "run")
     fresh = TokenModel(ToyConfig())
     fresh.out.weight = fresh.embed.weight
     saved = read_checkpoint(tmp_path / "run" / "last")
     load_weights(fresh, saved.model, saved.path)
     assert torch.equal(fresh.out.weight, model.out.weight) and fresh.out.weight is fresh.embed.weight
+
+
+def test_weights_in_one_flat_buffer_are_saved(tmp_path):
+    """cuDNN keeps an RNN's weights as views of one buffer; saving must copy them apart."""
+    model = TokenModel(ToyConfig())
+    params = list(model.rnn.parameters())
+    flat = torch.cat([p.detach().flatten() for p in params])
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            p.set_(flat[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+    assert len({p.untyped_storage().data_ptr() for p in params}) == 1
+    fit(model, token_streams(), TrainConfig(max_steps=2, progress=False, device="cpu"), loss_fn=LM_LOSS, run_dir=tmp_path / "run")
+    saved = read_checkpoint(tmp_path / "run" / "last")
+    for name, value in model.state_dict().items():
+        assert torch.equal(saved.model[name], value), name

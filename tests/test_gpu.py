@@ -90,3 +90,21 @@ def test_autocast(variant, kernel, dtype):
     torch.testing.assert_close(ys.float()[0], reference[0], atol=5e-2, rtol=0)
     assert torch.all(ys[~mask] == 0)
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+def test_fit_on_cuda_checkpoints_and_resumes(tmp_path):
+    from rnnkit.training import StopTraining, TrainConfig, fit, masked_cross_entropy, model_loss, read_checkpoint
+    from toy import TokenModel, ToyConfig, token_streams
+
+    def stop(record):
+        if record["step"] == 4:
+            raise StopTraining
+
+    config = TrainConfig(epochs=3, lr=0.01, device="cuda", progress=False, grad_flow=True)
+    loss = model_loss(masked_cross_entropy)
+    fit(TokenModel(ToyConfig()), token_streams(), config, loss_fn=loss, val_data=token_streams(seed=1), run_dir=tmp_path / "run", callbacks=[stop])
+    assert read_checkpoint(tmp_path / "run" / "last").trainer["progress"]["step"] == 4
+    model = TokenModel(ToyConfig())
+    history = fit(model, token_streams(), config, loss_fn=loss, val_data=token_streams(seed=1), run_dir=tmp_path / "run", resume=True)
+    assert history.steps == 3 * len(token_streams()) and next(model.parameters()).is_cuda
+    assert (tmp_path / "run" / "plots" / "grad_flow.png").exists()

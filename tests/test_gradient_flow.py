@@ -55,7 +55,7 @@ def test_vanilla_rnn_gradients_vanish_where_a_trained_lstm_keeps_them(tmp_path):
     for cell in ("rnn", "lstm"):
         torch.manual_seed(0)
         model = LastStepRegressor(cell, 2, 32)
-        config = TrainConfig(epochs=100, max_steps=500, lr=1e-2, clip_norm=1.0, progress=False, grad_flow=True)
+        config = TrainConfig(epochs=100, max_steps=500, lr=1e-2, clip_norm=1.0, progress=False, grad_flow=True, device="cpu")
         history = fit(model, _adding(2048, 40, 0), config, loss_fn=MSE, val_data=_adding(256, 40, 1), run_dir=tmp_path / cell)
         norms = history.records[-1]["norms"]["rnn.l0"]
         ratios[cell], finals[cell] = norms[0] / norms[-1], sum(history.step_losses[-20:]) / 20

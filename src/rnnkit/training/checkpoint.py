@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file, save_model
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 FORMAT_VERSION = 1
@@ -67,7 +67,20 @@ def write_json(path: Path, value: dict) -> None:
 
 
 def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    """Independent CPU copies: safetensors refuses tensors that share memory, and weights do share it
+    when tied, or when cuDNN keeps a layer's weights in one flat buffer."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+
+
+def _without_aliases(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each tied weight once: names that are views of the very same tensor keep only the first."""
+    seen, unique = set(), {}
+    for name, tensor in state.items():
+        key = (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
+        if tensor.numel() == 0 or key not in seen:
+            unique[name] = tensor
+            seen.add(key)
+    return unique
 
 
 # -- optimizer state: tensors to safetensors, the rest to JSON ------------------------------------------
@@ -105,7 +118,7 @@ def save_checkpoint(
     old = directory.with_name(f".{directory.name}.old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))  # handles tied (shared) weights
+    save_file(_cpu(_without_aliases(model.state_dict())), str(tmp / "model.safetensors"))
     state = {"format": FORMAT_VERSION, "trainer": trainer}
     if optimizer is not None:
         tensors, plain = split_optimizer_state(optimizer.state_dict())

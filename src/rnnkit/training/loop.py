@@ -13,6 +13,7 @@ states on every rank when they resume.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -166,11 +167,10 @@ def _step(run: _Run, batch) -> bool:
     loss, state = run.loss_fn(run.net, batch, carry_into(batch, run.carried))
     loss.backward()
     params = [p for p in run.model.parameters() if p.grad is not None]
-    norm = _total_norm([p.grad for p in params])  # before clipping
-    # one host-device sync per step: are the loss and the gradients finite on every process?
-    finite = distributed.all_ranks_agree(bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)), run.processes)
+    norm = _total_norm([p.grad for p in params], loss.device)  # before clipping
+    value, norm = torch.stack([loss.detach().float(), norm.float()]).tolist()  # the step's one device sync
+    finite = distributed.all_ranks_agree(math.isfinite(value) and math.isfinite(norm), run.processes)
     progress.batch += 1
-    value, norm = float(loss.detach()), float(norm)
     if not finite:
         return _bad_step(run, value)
     _clip(run, params, norm)
@@ -212,9 +212,9 @@ def _clip(run: _Run, params: list[nn.Parameter], norm: float) -> None:
         nn.utils.clip_grad_value_(params, run.config.clip_value)
 
 
-def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+def _total_norm(grads: list[torch.Tensor], device) -> torch.Tensor:
     if not grads:
-        return torch.zeros(())
+        return torch.zeros((), device=device)
     if hasattr(nn.utils, "get_total_norm"):  # torch >= 2.6
         return nn.utils.get_total_norm(grads)
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
