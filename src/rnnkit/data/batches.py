@@ -26,8 +26,9 @@ class Batch:
     per_step: bool = False
 
     def to(self, device) -> Batch:
+        """The tensors on `device`; `reset` stays on the CPU, where the training loop reads it."""
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return replace(self, inputs=move(self.inputs), targets=move(self.targets), lengths=move(self.lengths), reset=move(self.reset))
+        return replace(self, inputs=move(self.inputs), targets=move(self.targets), lengths=move(self.lengths))
 
     @property
     def num_tokens(self) -> int:

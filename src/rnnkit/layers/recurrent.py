@@ -103,7 +103,8 @@ class RecurrentLayer(nn.Module):
         batch, steps = x.shape[0], x.shape[1]
         state = self._checked_state(state, x)
         if lengths is not None:
-            lengths = check_lengths(lengths, batch, steps)
+            # checked on the host in one transfer; the fused kernel packs there anyway
+            lengths = check_lengths(lengths.cpu() if isinstance(lengths, Tensor) else lengths, batch, steps)
             if bool((lengths == steps).all()):
                 lengths = None  # every row is full: no packing or masking needed
         if steps == 0:

@@ -12,10 +12,10 @@ from rnnkit.ops.state import reset_rows
 def carry_into(batch, carried):
     """The state to start `batch` with: None for whole sequences, the carried one (rows that start a
     new stream zeroed) for truncated-BPTT streams."""
-    if batch.reset is None or carried is None:
+    if batch.reset is None or carried is None or bool(batch.reset.all()):
         return None
-    if bool(batch.reset.all()):
-        return None
+    if not bool(batch.reset.any()):  # reset lives on the CPU: no device sync
+        return carried
     return reset_rows(carried, batch.reset)
 
 

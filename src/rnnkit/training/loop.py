@@ -175,7 +175,7 @@ def _step(run: _Run, batch) -> bool:
         return _bad_step(run, value)
     _clip(run, params, norm)
     run.optimizer.step()
-    if config.schedule != "plateau":
+    if run.scheduler is not None and config.schedule != "plateau":
         run.scheduler.step()
     progress.step += 1
     progress.bad_steps = 0
@@ -297,7 +297,8 @@ def _save(run: _Run, name: str) -> None:
     rng_plain, rng_tensors = capture_rng()
     spec, carried = state_to_tensors(run.carried)
     trainer = {"progress": run.progress.to_dict(), "rng": rng_plain, "carried": spec,
-               "scheduler": run.scheduler.state_dict(), "config": run.config.to_dict()}
+               "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+               "config": run.config.to_dict()}
     ckpt.save_checkpoint(run.run_dir / name, run.model, run.optimizer, trainer, {**rng_tensors, **carried})
 
 
@@ -318,7 +319,8 @@ def _restore(run_dir, model, optimizer, scheduler, config, processes):
     saved = ckpt.read_checkpoint(run_dir / "last")
     ckpt.load_weights(model, saved.model, saved.path)
     optimizer.load_state_dict(saved.optimizer)
-    scheduler.load_state_dict(saved.trainer["scheduler"])
+    if scheduler is not None and saved.trainer["scheduler"] is not None:
+        scheduler.load_state_dict(saved.trainer["scheduler"])
     restore_rng(saved.trainer["rng"], saved.trainer_tensors)
     carried = state_from_tensors(saved.trainer["carried"], saved.trainer_tensors, processes.device)
     return Progress(**saved.trainer["progress"]), carried

@@ -34,9 +34,8 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor | None
         raise ValueError(f"logits (B, T, V) {tuple(logits.shape)} and targets (B, T) {tuple(targets.shape)} disagree")
     if lengths is not None:
         targets = targets.masked_fill(~length_mask(lengths, targets.shape[1], targets.device), IGNORE_INDEX)
-    if not (targets != IGNORE_INDEX).any():
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+    total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / (targets != IGNORE_INDEX).sum().clamp(min=1)  # no host sync, 0 for no targets
 
 
 def masked_mse(predictions: Tensor, targets: Tensor, lengths: Tensor | None = None) -> Tensor:
@@ -48,9 +47,8 @@ def masked_mse(predictions: Tensor, targets: Tensor, lengths: Tensor | None = No
         return F.mse_loss(predictions, targets)
     mask = length_mask(lengths, targets.shape[1], targets.device)
     mask = mask.view(*mask.shape, *([1] * (targets.dim() - 2))).expand_as(targets)
-    if not mask.any():
-        return predictions.sum() * 0.0
-    return (predictions - targets).square()[mask].mean()
+    squared = (predictions - targets).square().masked_fill(~mask, 0.0)
+    return squared.sum() / mask.sum().clamp(min=1)
 
 
 def model_loss(criterion: Callable[[Tensor, Tensor, Tensor | None], Tensor]) -> Callable:

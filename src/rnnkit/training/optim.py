@@ -39,7 +39,10 @@ def lr_factor(config: TrainConfig, total_steps: int):
 
 
 def build_scheduler(optimizer, config: TrainConfig, total_steps: int):
-    """A scheduler stepped after every update (LambdaLR) or, for "plateau", after every evaluation."""
+    """A scheduler stepped after every update (LambdaLR) or, for "plateau", after every evaluation;
+    None for a constant rate without warm-up."""
+    if config.schedule == "constant" and config.warmup_steps == 0:
+        return None
     if config.schedule == "plateau":
         return ReduceLROnPlateau(
             optimizer, mode=config.monitor_mode, factor=config.gamma, patience=config.plateau_patience, min_lr=config.min_lr
