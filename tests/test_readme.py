@@ -11,10 +11,15 @@ def _blocks(language):
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
 
 
-def test_python_example_runs(capsys):
-    (example,) = _blocks("python")
-    exec(compile(example, "README.md", "exec"), {})
+def test_python_examples_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the training example writes runs/tiny
+    layers_example, training_example = _blocks("python")
+    exec(compile(layers_example, "README.md", "exec"), {})
     assert capsys.readouterr().out.strip() == "torch.Size([4, 64]) fused"
+    exec(compile(training_example, "README.md", "exec"), {})
+    stop_reason, loss = capsys.readouterr().out.split()
+    assert stop_reason == "completed" and float(loss) < 0.1
+    assert (tmp_path / "runs" / "tiny" / "last" / "model.safetensors").is_file()
 
 
 def test_ci_runs_the_readme_test_command():

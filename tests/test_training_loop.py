@@ -225,3 +225,34 @@ def test_losses_with_no_valid_target_are_zero_and_differentiable():
 def test_bad_configuration(settings, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**settings)
+
+
+def test_ctrl_c_saves_a_checkpoint_to_resume_from(tmp_path, capsys):
+    def interrupt(record):
+        if record["step"] == 2:
+            raise KeyboardInterrupt
+
+    history = fit(TokenModel(ToyConfig()), token_streams(), TrainConfig(epochs=3, **QUIET), loss_fn=LM_LOSS,
+                  run_dir=tmp_path / "run", callbacks=[interrupt])
+    assert history.stop_reason == "interrupted" and history.steps == 2
+    assert f"interrupted at step 2; resume with resume=True (or --resume {tmp_path / 'run'})" in capsys.readouterr().err
+    resumed = fit(TokenModel(ToyConfig()), token_streams(), TrainConfig(epochs=3, **QUIET), loss_fn=LM_LOSS, run_dir=tmp_path / "run", resume=True)
+    assert resumed.steps == 3 * len(token_streams())
+
+
+def test_progress_bar_shows_loss_rate_and_throughput(capsys):
+    fit(TokenModel(ToyConfig()), token_streams(), TrainConfig(epochs=1, device="cpu"), loss_fn=LM_LOSS)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "lr=" in err and "tok/s=" in err
+
+
+def test_tensorboard_logging(tmp_path):
+    config = TrainConfig(epochs=1, tensorboard=True, **QUIET)
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="tensorboard=True needs the tensorboard package: pip install tensorboard"):
+            fit(TokenModel(ToyConfig()), token_streams(), config, loss_fn=LM_LOSS, run_dir=tmp_path / "run")
+        return
+    fit(TokenModel(ToyConfig()), token_streams(), config, loss_fn=LM_LOSS, run_dir=tmp_path / "run")
+    assert any((tmp_path / "run" / "tensorboard").iterdir())

@@ -239,8 +239,10 @@ def _accumulate(run: _Run, loss: float, norm: float, batch) -> None:
     w["tokens"] += batch.num_tokens
     w["norm"] += norm
     w["steps"] += 1
-    lr = run.optimizer.param_groups[0]["lr"]
-    run.log.advance({"loss": f"{loss:.4f}", "lr": f"{lr:.2e}"})
+    if run.log.bar is not None:
+        lr = run.optimizer.param_groups[0]["lr"]
+        rate = w["tokens"] * run.processes.world_size / max(time.perf_counter() - w["start"], 1e-9)
+        run.log.advance({"loss": f"{loss:.4f}", "lr": f"{lr:.2e}", "tok/s": f"{rate:,.0f}"})
 
 
 def _log_window(run: _Run) -> None:
