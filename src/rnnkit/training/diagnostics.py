@@ -29,7 +29,7 @@ def _probed(layers: dict[str, RecurrentLayer], probes: dict[str, list[Tensor]]):
     finally:
         for name, layer in layers.items():
             layer.kernel = saved[name]
-            del layer.step
+            layer.__dict__.pop("step", None)  # the class's step shows through again
 
 
 def _probing_step(step, probes: list[Tensor]):

@@ -124,15 +124,16 @@ def fit(
     run = _Run(model, distributed.wrap(model, processes), train_data, val_data, loss_fn, config, processes,
                optimizer, scheduler, progress, log, run_dir, History(), callbacks, carried)
     try:
-        _train(run, total)
-    except KeyboardInterrupt:
-        run.history.stop_reason = "interrupted"
-        _save(run, "last")
-        where = f"; resume with resume=True (or --resume {run_dir})" if run_dir else ""
-        log.message(f"interrupted at step {progress.step}{where}")
+        try:
+            _train(run, total)
+        except KeyboardInterrupt:
+            run.history.stop_reason = "interrupted"
+            _save(run, "last")
+            where = f"; resume with resume=True (or --resume {run_dir})" if run_dir else ""
+            log.message(f"interrupted at step {progress.step}{where}")
+        return _finish(run)
     finally:
         log.close()
-    return _finish(run)
 
 
 def _total_steps(config: TrainConfig, per_epoch: int) -> int:
