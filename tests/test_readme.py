@@ -26,4 +26,4 @@ def test_ci_runs_the_readme_test_command():
     setup_and_run, setup_and_test = [block.strip() for block in _blocks("bash")]
     ci_commands = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
     assert ci_commands == [setup_and_test]
-    assert "pytest" in setup_and_test and "rnnkit demo" in setup_and_run
+    assert "pytest" in setup_and_test and "rnnkit lm train" in setup_and_run and "rnnkit lm generate" in setup_and_run

@@ -1,15 +1,166 @@
-"""The `rnnkit` command: one subcommand per task, each a thin layer over the task's functions."""
+"""The `rnnkit` command: one subcommand per task, each a thin layer that maps flags onto the task's
+config dataclasses and calls its functions. No training logic lives here."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
+from pathlib import Path
 
 from rnnkit import __version__
 from rnnkit.layers import RECURRENT_LAYERS
+from rnnkit.tasks import lm
 from rnnkit.tasks.demo import BASELINE_MSE, DemoConfig, run_demo
+from rnnkit.training import TrainConfig
+from rnnkit.training.config import OPTIMIZERS
 
 
+# -- flags every training verb shares ---------------------------------------------------------------
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """The common flags (../DESIGN.md); None means "the preset's value"."""
+    group = parser.add_argument_group("training")
+    group.add_argument("--out", type=Path, help="run directory to create")
+    group.add_argument("--overwrite", action="store_true", help="replace the run directory --out if it holds an earlier run")
+    group.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run where it stopped")
+    group.add_argument("--preset", help="named configuration (see the task's --help)")
+    group.add_argument("--seed", type=int)
+    group.add_argument("--epochs", type=int)
+    group.add_argument("--max-steps", type=int)
+    group.add_argument("--batch-size", type=int)
+    group.add_argument("--lr", type=float)
+    group.add_argument("--optimizer", choices=OPTIMIZERS)
+    group.add_argument("--clip", type=float, help="clip gradients to this global norm")
+    group.add_argument("--cell", choices=sorted(RECURRENT_LAYERS))
+    group.add_argument("--hidden-size", type=int)
+    group.add_argument("--num-layers", type=int)
+    group.add_argument("--dropout", type=float)
+    group.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    group.add_argument("--eval-every", type=int, help="validate every N steps (default: the preset's, or each epoch)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def training_overrides(args) -> dict:
+    """TrainConfig fields the flags set."""
+    names = {"seed": "seed", "epochs": "epochs", "max_steps": "max_steps", "lr": "lr", "optimizer": "optimizer",
+             "clip": "clip_norm", "eval_every": "eval_every"}
+    values = {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag) is not None}
+    values["device"] = args.device
+    if args.no_progress:
+        values["progress"] = False
+    return values
+
+
+def clear_run_dir(path: Path) -> None:
+    """Delete an earlier run at `path` (--overwrite); never a directory that is not an rnnkit run."""
+    if not path.exists():
+        return
+    if not (path / "run.json").is_file() and any(path.iterdir()):
+        raise ValueError(f"--overwrite refuses to delete {path}: it is not an rnnkit run directory (no run.json)")
+    shutil.rmtree(path)
+
+
+def model_overrides(args, names: dict[str, str]) -> dict:
+    return {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag, None) is not None}
+
+
+# -- rnnkit lm ----------------------------------------------------------------------------------------
+def _lm_parser(subparsers) -> None:
+    presets = "; ".join(f"{name}: {preset.description}" for name, preset in lm.PRESETS.items())
+    parser = subparsers.add_parser("lm", help="language modelling and text generation",
+                                   description="Train a recurrent language model, evaluate it, generate text.")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    train = verbs.add_parser("train", help="train a language model",
+                             description=f"Train a language model on your text (--data) or, with no --data, on the English "
+                             f"reference text that ships with Python. Presets: {presets}.")
+    train.add_argument("--data", nargs="+", help="UTF-8 text files or directories of them (.txt, .md, .rst, .gz)")
+    train.add_argument("--tokenizer", choices=["char", "word", "bpe"], default="char")
+    train.add_argument("--lowercase", action="store_true", help="word tokenizer: lower-case the text")
+    train.add_argument("--min-freq", type=int, default=1, help="word tokenizer: rarer words become <unk>")
+    train.add_argument("--bpe-vocab-size", type=int, default=2000)
+    train.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict",
+                       help="what to do with bytes that are not UTF-8 (default: stop and say where)")
+    train.add_argument("--bptt", type=int, help="truncated-BPTT chunk length in tokens")
+    train.add_argument("--embedding-size", type=int)
+    train.add_argument("--tie-weights", action="store_true", help="share input embedding and output weights")
+    add_training_flags(train)
+    train.set_defaults(run=_lm_train)
+
+    generate = verbs.add_parser("generate", help="generate text from a trained model")
+    generate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    generate.add_argument("--prompt", default="", help="text to continue ('-' reads standard input)")
+    generate.add_argument("--max-tokens", type=int, default=200)
+    generate.add_argument("--temperature", type=float, default=0.8, help="0 for greedy decoding")
+    generate.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--device", default="auto")
+    generate.set_defaults(run=_lm_generate)
+
+    evaluate = verbs.add_parser("evaluate", help="perplexity and bits per character on held-out text")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("--data", nargs="+", help="held-out text (default for runs on the embedded corpus: its test split)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object of metrics")
+    evaluate.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(run=_lm_evaluate)
+
+
+def _lm_train(args) -> int:
+    if args.resume is not None:
+        summary = lm.resume(args.resume, training_overrides(args))
+        out = args.resume
+    else:
+        preset = lm.preset_configs(args.preset or "tiny")
+        data = {**preset.data, **model_overrides(args, {"bptt": "bptt", "batch_size": "batch_size"})}
+        data_config = lm.LMDataConfig(
+            paths=tuple(args.data or ()), tokenizer=args.tokenizer, lowercase=args.lowercase, min_freq=args.min_freq,
+            bpe_vocab_size=args.bpe_vocab_size, encoding_errors=args.encoding_errors, **data,
+        )
+        model = {**preset.model, **model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers",
+                                                          "dropout": "dropout", "embedding_size": "embedding_size"})}
+        if args.tie_weights:
+            model["tie_weights"] = True
+        train_config = TrainConfig(**{**preset.training, **training_overrides(args)})
+        out = args.out or Path("runs") / "lm"
+        if args.overwrite:
+            clear_run_dir(out)
+        summary = lm.train(data_config, model, train_config, out)
+    _print_summary(summary, out)
+    return 0
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    parts = [f"{summary['steps']} steps ({summary['stop_reason']})"]
+    for key in ("loss", "perplexity", "bits_per_char"):
+        if key in summary:
+            parts.append(f"validation {key.replace('_', ' ')} {summary[key]:.4f}")
+    print("; ".join(parts))
+    print(f"run saved in {out}; try: rnnkit lm generate {out}")
+
+
+def _lm_generate(args) -> int:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    sys.stdout.write(prompt)
+    for piece in lm.generate(args.run_dir, prompt, args.max_tokens, args.temperature, args.top_k, args.seed, args.device):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def _lm_evaluate(args) -> int:
+    metrics = lm.evaluate_run(args.run_dir, args.data or [], args.encoding_errors, args.device)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:>14}  {value:.4f}" if isinstance(value, float) else f"{key:>14}  {value}")
+    return 0
+
+
+# -- rnnkit demo --------------------------------------------------------------------------------------
 def _demo_parser(subparsers) -> None:
     defaults = DemoConfig()
     demo = subparsers.add_parser(
@@ -32,14 +183,11 @@ def _demo_parser(subparsers) -> None:
 def _run_demo(args) -> int:
     if args.seq_len < 2 or args.steps < 1 or args.batch_size < 1 or args.hidden_size < 1:
         raise ValueError("--seq-len must be at least 2, and --steps, --batch-size, --hidden-size at least 1")
-    device = args.device
-    if device == "auto":
-        import torch
+    from rnnkit.training.distributed import resolve_device
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     config = DemoConfig(
         cell=args.cell, seq_len=args.seq_len, hidden_size=args.hidden_size, batch_size=args.batch_size,
-        steps=args.steps, lr=args.lr, seed=args.seed, device=device,
+        steps=args.steps, lr=args.lr, seed=args.seed, device=str(resolve_device(args.device)),
     )
     losses = run_demo(config)
     tail = losses[-min(50, len(losses)) :]
@@ -54,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="task", metavar="TASK")
+    _lm_parser(subparsers)
     _demo_parser(subparsers)
     return parser
 

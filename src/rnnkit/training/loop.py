@@ -76,6 +76,7 @@ class _Run:
     history: History
     callbacks: Sequence[Callable]
     carried: object = None
+    evaluate_fn: Callable | None = None
     last_eval_step: int = -1
     window: dict = field(default_factory=lambda: _new_window())
 
@@ -96,13 +97,16 @@ def fit(
     resume: bool = False,
     callbacks: Sequence[Callable[[dict], None]] = (),
     artifacts: dict[str, dict] | None = None,
+    evaluate_fn: Callable[[nn.Module], dict] | None = None,
+    task: str | None = None,
 ) -> History:
     """Train `model` on `train_data` (PaddedBatches or StreamBatches) and return its History.
 
     loss_fn(model, batch, state) -> (mean loss, new state). With `run_dir`, the run keeps run.json,
     metrics.jsonl, last/ and best/ checkpoints, plots/, and `artifacts` as NAME.json files (a
     vocabulary, a scaler); `resume=True` continues from run_dir/last exactly where it stopped.
-    `callbacks` get each update's record and may raise StopTraining.
+    `callbacks` get each update's record and may raise StopTraining. `evaluate_fn(model) -> metrics`
+    replaces the default validation (mean loss over val_data); `task` names the run in run.json.
     """
     processes = distributed.setup(config.device)
     seed_everything(config.seed + processes.rank)
@@ -118,11 +122,11 @@ def fit(
     if resume:
         progress, carried = _restore(run_dir, model, optimizer, scheduler, config, processes)
     elif run_dir is not None and processes.is_main:
-        _start_run_dir(run_dir, model, config, artifacts)
+        _start_run_dir(run_dir, model, config, artifacts, task)
     log = RunLog(run_dir, enabled=processes.is_main, tensorboard=config.tensorboard, progress_total=total,
                  show_progress=config.progress, start=progress.step)
     run = _Run(model, distributed.wrap(model, processes), train_data, val_data, loss_fn, config, processes,
-               optimizer, scheduler, progress, log, run_dir, History(), callbacks, carried)
+               optimizer, scheduler, progress, log, run_dir, History(), callbacks, carried, evaluate_fn)
     try:
         try:
             _train(run, total)
@@ -267,10 +271,13 @@ def _evaluate(run: _Run) -> bool:
     _log_window(run)
     config, progress = run.config, run.progress
     run.last_eval_step = progress.step
-    if run.val_data is None:
+    if run.val_data is None and run.evaluate_fn is None:
         _save(run, "last")
         return True
-    metrics = evaluate(run.model, run.val_data, run.loss_fn, run.processes.device, seed=config.seed)
+    if run.evaluate_fn is not None:
+        metrics = run.evaluate_fn(run.model)
+    else:
+        metrics = evaluate(run.model, run.val_data, run.loss_fn, run.processes.device, seed=config.seed)
     record = {"step": progress.step, "epoch": progress.epoch, "split": "val", **metrics}
     run.log.record(record)
     run.history.records.append(record)
@@ -305,12 +312,12 @@ def _save(run: _Run, name: str) -> None:
     ckpt.save_checkpoint(run.run_dir / name, run.model, run.optimizer, trainer, {**rng_tensors, **carried})
 
 
-def _start_run_dir(run_dir: Path, model: nn.Module, config: TrainConfig, artifacts: dict | None) -> None:
+def _start_run_dir(run_dir: Path, model: nn.Module, config: TrainConfig, artifacts: dict | None, task: str | None) -> None:
     if ckpt.find_checkpoint(run_dir / "last") is not None:
         raise ValueError(f"{run_dir} already holds a run; resume it (resume=True, --resume) or choose another directory")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    ckpt.write_json(run_dir / "run.json", describe_run(model, config))
+    ckpt.write_json(run_dir / "run.json", describe_run(model, config, task))
     for name, value in (artifacts or {}).items():
         ckpt.write_json(run_dir / f"{name}.json", value)
 

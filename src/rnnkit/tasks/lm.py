@@ -1,0 +1,291 @@
+"""Language modelling and text generation: tokenize a corpus, train a recurrent language model with
+truncated BPTT, evaluate perplexity and bits per character, generate text token by token.
+
+Data: the user's UTF-8 files (each split 90/10 into train/validation by characters), or, with no
+files, the English reference text embedded in Python (see data.text.embedded_corpus), split by
+characters into the first 90% (train), the next 5% (validation) and the last 5% (test).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from rnnkit.data import Document, StreamBatches, embedded_corpus, read_documents, tokenizer_from_dict
+from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
+from rnnkit.models import LanguageModel, LanguageModelConfig
+from rnnkit.training import TrainConfig, evaluate, fit, masked_cross_entropy, model_loss
+from rnnkit.training.checkpoint import CheckpointError, find_checkpoint, load_weights, read_checkpoint, read_json
+from rnnkit.training.distributed import resolve_device
+from rnnkit.training.rundir import read_run
+
+TASK = "lm"
+LOSS = model_loss(masked_cross_entropy)
+
+
+@dataclass(frozen=True)
+class LMDataConfig:
+    """Where the text comes from and how it becomes batches. `paths` empty: the embedded corpus."""
+
+    paths: tuple[str, ...] = ()
+    tokenizer: str = "char"
+    lowercase: bool = False
+    min_freq: int = 1
+    bpe_vocab_size: int = 2000
+    encoding_errors: str = "strict"
+    val_fraction: float = 0.1
+    bptt: int = 64
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named configuration: the model, the training and the batching it was tuned with."""
+
+    description: str
+    model: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+
+
+PRESETS = {
+    "tiny": Preset(
+        "1-layer LSTM, 128 units: trains in about a minute on 2 CPU cores",
+        model=dict(cell="lstm", embedding_size=64, hidden_size=128, num_layers=1, dropout=0.0, embedding_dropout=0.0),
+        training=dict(epochs=15, max_steps=3000, lr=3e-3, clip_norm=1.0, schedule="cosine", warmup_steps=50, eval_every=1000),
+        data=dict(bptt=64, batch_size=32),
+    ),
+    "small": Preset(
+        "2-layer LSTM, 256 units: minutes to tens of minutes on a CPU",
+        model=dict(cell="lstm", embedding_size=128, hidden_size=256, num_layers=2, dropout=0.2, embedding_dropout=0.05),
+        training=dict(epochs=10, lr=2e-3, clip_norm=1.0, schedule="cosine", warmup_steps=100, eval_every=500),
+        data=dict(bptt=100, batch_size=32),
+    ),
+    "medium": Preset(
+        "2-layer LSTM, 512 units: for a GPU, or an hour or more on a CPU",
+        model=dict(cell="lstm", embedding_size=256, hidden_size=512, num_layers=2, dropout=0.25, embedding_dropout=0.1),
+        training=dict(epochs=20, lr=2e-3, clip_norm=1.0, schedule="cosine", warmup_steps=200, eval_every=1000),
+        data=dict(bptt=128, batch_size=64),
+    ),
+}
+
+
+# -- data ---------------------------------------------------------------------------------------------
+def load_splits(config: LMDataConfig) -> tuple[list[Document], list[Document], str]:
+    """(train documents, validation documents, a description of the corpus and its split)."""
+    if not config.paths:
+        corpus = embedded_corpus()
+        n = len(corpus.text)
+        train, val = corpus.text[: int(0.9 * n)], corpus.text[int(0.9 * n) : int(0.95 * n)]
+        return [Document(corpus.name, train)], [Document(corpus.name, val)], (
+            f"embedded corpus {corpus.name} ({n:,} characters): first 90% train, next 5% validation, last 5% test"
+        )
+    documents = read_documents(list(config.paths), config.encoding_errors)
+    train, val = [], []
+    for doc in documents:
+        cut = int(len(doc.text) * (1 - config.val_fraction))
+        train.append(Document(doc.name, doc.text[:cut]))
+        val.append(Document(doc.name, doc.text[cut:]))
+    total = sum(len(d.text) for d in documents)
+    return train, val, f"{len(documents)} file(s), {total:,} characters: each split {1 - config.val_fraction:.0%}/{config.val_fraction:.0%} train/validation"
+
+
+def embedded_test_text() -> str:
+    text = embedded_corpus().text
+    return text[int(0.95 * len(text)) :]
+
+
+def build_tokenizer(config: LMDataConfig, texts: list[str]):
+    if config.tokenizer == "char":
+        return CharTokenizer.fit(texts)
+    if config.tokenizer == "word":
+        return WordTokenizer.fit(texts, lowercase=config.lowercase, min_freq=config.min_freq)
+    if config.tokenizer == "bpe":
+        return BPETokenizer.fit(texts, vocab_size=config.bpe_vocab_size)
+    raise ValueError(f"tokenizer must be char, word or bpe; got {config.tokenizer!r}")
+
+
+def encode_documents(tokenizer, documents: list[Document], what: str) -> tuple[list[torch.Tensor], int]:
+    """Token ids per document, reporting text the vocabulary lacks (mapped to <unk>)."""
+    encoded, unknown = [], 0
+    for doc in documents:
+        result = tokenizer.encode(doc.text)
+        encoded.append(torch.tensor(result.ids, dtype=torch.long))
+        unknown += result.unknown
+    if unknown:
+        print(f"rnnkit: {unknown:,} tokens of the {what} text are not in the vocabulary; they were mapped to <unk>", file=sys.stderr)
+    return encoded, unknown
+
+
+def stream_batches(ids: list[torch.Tensor], batch_size: int, bptt: int, what: str) -> StreamBatches:
+    pairs = [(t[:-1], t[1:]) for t in ids if len(t) > 1]
+    tokens = sum(len(x) for x, _ in pairs)
+    needed = 2 * batch_size if what == "training" else 1
+    if tokens < needed:
+        raise ValueError(
+            f"the {what} text has {tokens} tokens to predict; at least {needed} are needed"
+            + (f" for one batch of {batch_size} rows: add text or lower --batch-size" if what == "training" else ": add text")
+        )
+    return StreamBatches(pairs, batch_size=batch_size, bptt=bptt)
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+def lm_metrics(model, data: StreamBatches, characters: int, device) -> dict[str, float]:
+    """loss (nats per token), perplexity, and bits per character of the text the tokens cover."""
+    result = evaluate(model, data, LOSS, device)
+    loss = result["loss"]
+    return {
+        "loss": loss,
+        "perplexity": math.exp(min(loss, 700.0)),
+        "bits_per_char": loss * result["targets"] / max(characters, 1) / math.log(2),
+        "tokens": result["targets"],
+    }
+
+
+def _predicted_characters(tokenizer, documents: list[Document]) -> int:
+    """Characters covered by the predicted tokens (all but each document's first token)."""
+    if isinstance(tokenizer, CharTokenizer):
+        return sum(max(len(d.text) - 1, 0) for d in documents)
+    return sum(len(d.text) for d in documents)
+
+
+# -- train --------------------------------------------------------------------------------------------
+def train(data_config: LMDataConfig, model_config: dict, train_config: TrainConfig, out: Path) -> dict:
+    """Train a language model into the run directory `out`; return the final validation metrics."""
+    train_docs, val_docs, description = load_splits(data_config)
+    tokenizer = build_tokenizer(data_config, [d.text for d in train_docs])
+    train_ids, _ = encode_documents(tokenizer, train_docs, "training")
+    train_data = stream_batches(train_ids, data_config.batch_size, data_config.bptt, "training")
+    val_ids, _ = encode_documents(tokenizer, val_docs, "validation")
+    val_data = stream_batches(val_ids, data_config.batch_size, data_config.bptt, "validation")
+    model = LanguageModel.from_config(LanguageModelConfig(vocab_size=tokenizer.vocab_size, **model_config))
+    print(f"rnnkit lm: {description}; {tokenizer.kind} vocabulary of {tokenizer.vocab_size:,}; "
+          f"{sum(len(t) for t in train_ids):,} training tokens; {_parameters(model):,} parameters", file=sys.stderr)
+    characters = _predicted_characters(tokenizer, val_docs)
+    device = resolve_device(train_config.device)
+    artifacts = {"vocab": tokenizer.to_dict(), "lm": {"data": asdict(data_config), "corpus": description}}
+    history = fit(model, train_data, train_config, loss_fn=LOSS, run_dir=out, artifacts=artifacts, task=TASK,
+                  evaluate_fn=lambda m: lm_metrics(m, val_data, characters, device))
+    return _summary(history)
+
+
+def resume(out: Path, overrides: dict) -> dict:
+    """Continue the run in `out` (its data, tokenizer and model as saved), with new epochs/max_steps."""
+    run = read_run(out, TASK)
+    lm = read_json(Path(out) / "lm.json")
+    data_config = LMDataConfig(**{**lm["data"], "paths": tuple(lm["data"]["paths"])})
+    train_config = TrainConfig.from_dict({**run["training"], **overrides})
+    tokenizer = load_tokenizer(out)
+    train_docs, val_docs, _ = load_splits(data_config)
+    train_data = stream_batches(encode_documents(tokenizer, train_docs, "training")[0], data_config.batch_size, data_config.bptt, "training")
+    val_data = stream_batches(encode_documents(tokenizer, val_docs, "validation")[0], data_config.batch_size, data_config.bptt, "validation")
+    model = LanguageModel.from_config(LanguageModelConfig(**run["model"]["config"]))
+    characters = _predicted_characters(tokenizer, val_docs)
+    device = resolve_device(train_config.device)
+    history = fit(model, train_data, train_config, loss_fn=LOSS, run_dir=out, resume=True, task=TASK,
+                  evaluate_fn=lambda m: lm_metrics(m, val_data, characters, device))
+    return _summary(history)
+
+
+def _summary(history) -> dict:
+    val = [r for r in history.records if r.get("split") == "val"]
+    return {"steps": history.steps, "stop_reason": history.stop_reason, **({k: v for k, v in val[-1].items() if k not in ("split", "epoch")} if val else {})}
+
+
+def _parameters(model) -> int:
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+# -- load, evaluate, generate -------------------------------------------------------------------------
+def load_tokenizer(run_dir: Path):
+    return tokenizer_from_dict(read_json(Path(run_dir) / "vocab.json"))
+
+
+def load_model(run_dir: Path, device="cpu") -> tuple[LanguageModel, object, dict]:
+    """The trained model (best checkpoint, else last), its tokenizer and run.json."""
+    run = read_run(run_dir, TASK)
+    model = LanguageModel.from_config(LanguageModelConfig(**run["model"]["config"]))
+    source = find_checkpoint(Path(run_dir) / "best") or find_checkpoint(Path(run_dir) / "last")
+    if source is None:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet (no best/ or last/)")
+    saved = read_checkpoint(source)
+    load_weights(model, saved.model, saved.path)
+    return model.to(device).eval(), load_tokenizer(run_dir), run
+
+
+def evaluate_run(run_dir: Path, paths: list[str], errors: str = "strict", device_name: str = "auto") -> dict:
+    """Metrics of a trained model on held-out text (the embedded test split when `paths` is empty
+    and the run was trained on the embedded corpus)."""
+    device = resolve_device(device_name)
+    model, tokenizer, _ = load_model(run_dir, device)
+    lm = read_json(Path(run_dir) / "lm.json")
+    if paths:
+        documents = read_documents(paths, errors)
+    elif not lm["data"]["paths"]:
+        documents = [Document("embedded test split", embedded_test_text())]
+    else:
+        raise ValueError("--data FILE is needed: the run was trained on the user's files, so rnnkit has no test split for it")
+    ids, _ = encode_documents(tokenizer, documents, "evaluation")
+    data = stream_batches(ids, lm["data"]["batch_size"], lm["data"]["bptt"], "evaluation")
+    return lm_metrics(model, data, _predicted_characters(tokenizer, documents), device)
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator) -> int:
+    """One token id from (V,) logits: greedy at temperature 0, else softmax(logits / T) over the top k."""
+    if temperature <= 0:
+        return int(logits.argmax())
+    logits = logits.float() / temperature
+    if top_k is not None and 0 < top_k < logits.shape[-1]:
+        threshold = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < threshold, float("-inf"))
+    probs = torch.softmax(logits, dim=-1).cpu()
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def generate_ids(model: LanguageModel, prompt: list[int], max_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, seed: int = 0) -> Iterator[int]:
+    """Token ids after `prompt`, one at a time: the prompt is read once, then each new token is one
+    step of the model with the carried state (constant work per token)."""
+    if not prompt:
+        raise ValueError("the prompt must hold at least one token")
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    logits, state = model.step(torch.tensor([prompt], device=device))
+    for i in range(max_tokens):
+        token = sample_next(logits[0], temperature, top_k, generator)
+        yield token
+        if i + 1 < max_tokens:
+            logits, state = model.step(torch.tensor([[token]], device=device), state)
+
+
+def generate(run_dir: Path, prompt: str = "", max_tokens: int = 200, temperature: float = 0.8,
+             top_k: int | None = None, seed: int = 0, device_name: str = "auto") -> Iterator[str]:
+    """Text pieces as they are generated (decoded incrementally, so multi-byte tokens come out whole)."""
+    model, tokenizer, _ = load_model(run_dir, resolve_device(device_name))
+    encoded = tokenizer.encode(prompt or "\n")
+    if encoded.unknown:
+        print(f"rnnkit: {encoded.unknown} token(s) of the prompt are not in the vocabulary; they were mapped to <unk>", file=sys.stderr)
+    ids, shown = [], ""
+    for token in generate_ids(model, encoded.ids, max_tokens, temperature, top_k, seed):
+        ids.append(token)
+        text = tokenizer.decode(ids)
+        if text.startswith(shown) and not text.endswith("\ufffd"):
+            yield text[len(shown):]
+            shown = text
+    text = tokenizer.decode(ids)
+    if text.startswith(shown) and len(text) > len(shown):
+        yield text[len(shown):]
+
+
+def preset_configs(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of: " + ", ".join(f"{k} ({p.description})" for k, p in PRESETS.items()))
+    return PRESETS[name]
+
+
+__all__ = ["LMDataConfig", "PRESETS", "evaluate_run", "generate", "generate_ids", "load_model", "preset_configs", "resume", "train"]
