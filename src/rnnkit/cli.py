@@ -21,7 +21,7 @@ from rnnkit.training.config import OPTIMIZERS
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """The common flags (../DESIGN.md); None means "the preset's value"."""
     group = parser.add_argument_group("training")
-    group.add_argument("--out", type=Path, help="run directory to create")
+    group.add_argument("--out", type=Path, help="run directory to create (default: runs/TASK)")
     group.add_argument("--overwrite", action="store_true", help="replace the run directory --out if it holds an earlier run")
     group.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run where it stopped")
     group.add_argument("--preset", help="named configuration (see the task's --help)")
@@ -72,9 +72,13 @@ def _lm_parser(subparsers) -> None:
                                    description="Train a recurrent language model, evaluate it, generate text.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    train = verbs.add_parser("train", help="train a language model",
+    train = verbs.add_parser("train", help="train a language model", formatter_class=argparse.RawDescriptionHelpFormatter,
                              description=f"Train a language model on your text (--data) or, with no --data, on the English "
-                             f"reference text that ships with Python. Presets: {presets}.")
+                             f"reference text that ships with Python.\n\npresets:\n  " + presets.replace("; ", "\n  "),
+                             epilog="examples:\n"
+                             "  rnnkit lm train --preset tiny --out runs/lm\n"
+                             "  rnnkit lm train --data books/ --tokenizer word --min-freq 3 --preset small --out runs/books\n"
+                             "  rnnkit lm train --resume runs/books --epochs 20")
     train.add_argument("--data", nargs="+", help="UTF-8 text files or directories of them (.txt, .md, .rst, .gz)")
     train.add_argument("--tokenizer", choices=["char", "word", "bpe"], default="char")
     train.add_argument("--lowercase", action="store_true", help="word tokenizer: lower-case the text")
@@ -128,7 +132,7 @@ def _lm_train(args) -> int:
             clear_run_dir(out)
         summary = lm.train(data_config, model, train_config, out)
     _print_summary(summary, out)
-    return 0
+    return 130 if summary["stop_reason"] == "interrupted" else 0
 
 
 def _print_summary(summary: dict, out: Path) -> None:

@@ -155,7 +155,7 @@ def _predicted_characters(tokenizer, documents: list[Document]) -> int:
 
 
 # -- train --------------------------------------------------------------------------------------------
-def train(data_config: LMDataConfig, model_config: dict, train_config: TrainConfig, out: Path) -> dict:
+def train(data_config: LMDataConfig, model_config: dict, train_config: TrainConfig, out: Path, callbacks=()) -> dict:
     """Train a language model into the run directory `out`; return the final validation metrics."""
     train_docs, val_docs, description = load_splits(data_config)
     tokenizer = build_tokenizer(data_config, [d.text for d in train_docs])
@@ -170,7 +170,7 @@ def train(data_config: LMDataConfig, model_config: dict, train_config: TrainConf
     device = resolve_device(train_config.device)
     artifacts = {"vocab": tokenizer.to_dict(), "lm": {"data": asdict(data_config), "corpus": description}}
     history = fit(model, train_data, train_config, loss_fn=LOSS, run_dir=out, artifacts=artifacts, task=TASK,
-                  evaluate_fn=lambda m: lm_metrics(m, val_data, characters, device))
+                  evaluate_fn=lambda m: lm_metrics(m, val_data, characters, device), callbacks=callbacks)
     return _summary(history)
 
 
@@ -250,14 +250,16 @@ def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None, gen
 def generate_ids(model: LanguageModel, prompt: list[int], max_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, seed: int = 0) -> Iterator[int]:
     """Token ids after `prompt`, one at a time: the prompt is read once, then each new token is one
-    step of the model with the carried state (constant work per token)."""
+    step of the model with the carried state (constant work per token). <unk> is never generated."""
     if not prompt:
         raise ValueError("the prompt must hold at least one token")
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     logits, state = model.step(torch.tensor([prompt], device=device))
     for i in range(max_tokens):
-        token = sample_next(logits[0], temperature, top_k, generator)
+        scores = logits[0].clone()
+        scores[0] = float("-inf")  # never <unk>: every tokenizer keeps it at id 0
+        token = sample_next(scores, temperature, top_k, generator)
         yield token
         if i + 1 < max_tokens:
             logits, state = model.step(torch.tensor([[token]], device=device), state)

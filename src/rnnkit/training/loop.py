@@ -78,6 +78,7 @@ class _Run:
     carried: object = None
     evaluate_fn: Callable | None = None
     last_eval_step: int = -1
+    clock: float = field(default_factory=time.perf_counter)  # when progress.elapsed was last brought up to date
     window: dict = field(default_factory=lambda: _new_window())
 
 
@@ -250,6 +251,13 @@ def _accumulate(run: _Run, loss: float, norm: float, batch) -> None:
         run.log.advance({"loss": f"{loss:.4f}", "lr": f"{lr:.2e}", "tok/s": f"{rate:,.0f}"})
 
 
+def _elapsed(run: _Run) -> float:
+    now = time.perf_counter()
+    run.progress.elapsed += now - run.clock
+    run.clock = now
+    return round(run.progress.elapsed, 3)
+
+
 def _log_window(run: _Run) -> None:
     w = run.window
     if w["steps"] == 0:
@@ -259,7 +267,7 @@ def _log_window(run: _Run) -> None:
         "step": run.progress.step, "epoch": run.progress.epoch, "split": "train",
         "loss": w["loss"] / max(w["targets"], 1), "lr": run.optimizer.param_groups[0]["lr"],
         "grad_norm": w["norm"] / w["steps"], "clip_rate": w["clipped"] / w["steps"],
-        "tokens_per_s": w["tokens"] * run.processes.world_size / elapsed,
+        "tokens_per_s": w["tokens"] * run.processes.world_size / elapsed, "elapsed_s": _elapsed(run),
     }
     run.log.record(record)
     run.history.records.append(record)
@@ -278,7 +286,7 @@ def _evaluate(run: _Run) -> bool:
         metrics = run.evaluate_fn(run.model)
     else:
         metrics = evaluate(run.model, run.val_data, run.loss_fn, run.processes.device, seed=config.seed)
-    record = {"step": progress.step, "epoch": progress.epoch, "split": "val", **metrics}
+    record = {"step": progress.step, "epoch": progress.epoch, "split": "val", **metrics, "elapsed_s": _elapsed(run)}
     run.log.record(record)
     run.history.records.append(record)
     key = config.monitor.removeprefix("val_")
@@ -304,6 +312,7 @@ def _evaluate(run: _Run) -> bool:
 def _save(run: _Run, name: str) -> None:
     if run.run_dir is None or not run.processes.is_main:
         return
+    _elapsed(run)
     rng_plain, rng_tensors = capture_rng()
     spec, carried = state_to_tensors(run.carried)
     trainer = {"progress": run.progress.to_dict(), "rng": rng_plain, "carried": spec,

@@ -25,6 +25,7 @@ class Progress:
     bad_evals: int = 0
     bad_steps: int = 0
     clipped_steps: int = 0
+    elapsed: float = 0.0  # seconds of training so far, across resumes
 
     def to_dict(self) -> dict:
         return asdict(self)
