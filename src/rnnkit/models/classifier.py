@@ -1,0 +1,97 @@
+"""Sequence classification: a recurrent encoder over tokens or numeric features, pooled into one
+vector per sequence, then a linear layer to class scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.layers import RECURRENT_LAYERS, AttentionPooling
+from rnnkit.ops.lengths import length_mask
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+@dataclass(frozen=True)
+class SequenceClassifierConfig:
+    """Exactly one of `vocab_size` (token ids in, through an embedding of `embedding_size`) and
+    `input_size` (numeric features in, through a linear projection to `embedding_size`).
+    `pooling` in last | mean | max | attention."""
+
+    num_classes: int
+    vocab_size: int | None = None
+    input_size: int | None = None
+    embedding_size: int = 128
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    pooling: str = "last"
+    dropout: float = 0.2
+    attention_size: int = 64
+
+    def __post_init__(self) -> None:
+        if (self.vocab_size is None) == (self.input_size is None):
+            raise ValueError("give exactly one of vocab_size (token inputs) and input_size (numeric inputs)")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2; got {self.num_classes}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}; got {self.pooling!r}")
+        if self.cell not in RECURRENT_LAYERS:
+            raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}; got {self.cell!r}")
+
+
+class SequenceClassifier(nn.Module):
+    """inputs (B, T) ids or (B, T, I) features, lengths (B,) -> class logits (B, C).
+
+        h_1..h_T = RNN(embed(x));  v = pool(h, lengths);  logits = W dropout(v) + b
+
+    `last` pools each direction's state at its last valid step, `mean`/`max` the valid steps,
+    `attention` learns weights over the valid steps (see `encode` for them).
+
+    >>> model = SequenceClassifier(SequenceClassifierConfig(num_classes=3, input_size=4, hidden_size=8))
+    >>> model(torch.randn(2, 5, 4), lengths=torch.tensor([5, 2])).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, config: SequenceClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        if config.vocab_size is not None:
+            self.embed = nn.Embedding(config.vocab_size, config.embedding_size)
+        else:
+            self.embed = nn.Linear(config.input_size, config.embedding_size)
+        self.rnn = RECURRENT_LAYERS[config.cell](
+            config.embedding_size, config.hidden_size, num_layers=config.num_layers,
+            bidirectional=config.bidirectional, dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        width = config.hidden_size * (2 if config.bidirectional else 1)
+        self.attention = AttentionPooling(width, config.attention_size) if config.pooling == "attention" else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(width, config.num_classes)
+
+    @classmethod
+    def from_config(cls, config: SequenceClassifierConfig) -> SequenceClassifier:
+        return cls(config)
+
+    def encode(self, inputs: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """(pooled (B, D*H), attention weights (B, T) for attention pooling, else None)."""
+        ys, state = self.rnn(self.dropout(self.embed(inputs)), lengths=lengths)
+        pooling = self.config.pooling
+        if pooling == "attention":
+            return self.attention(ys, lengths=lengths)
+        if pooling == "last":
+            h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
+            directions = 2 if self.config.bidirectional else 1
+            return torch.cat(list(h[-directions:]), dim=1), None
+        mask = torch.ones(ys.shape[:2], dtype=torch.bool, device=ys.device) if lengths is None else length_mask(lengths, ys.shape[1], ys.device)
+        mask = mask.unsqueeze(2)  # (B, T, 1)
+        if pooling == "mean":
+            return (ys * mask).sum(1) / mask.sum(1).clamp(min=1), None
+        return ys.masked_fill(~mask, float("-inf")).max(dim=1).values, None
+
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        pooled, _ = self.encode(inputs, lengths)
+        return self.output(self.dropout(pooled))
