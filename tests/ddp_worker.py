@@ -11,9 +11,8 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).parent))
-from toy import TokenModel, ToyConfig, token_streams  # noqa: E402
-
 from rnnkit.training import TrainConfig, fit, masked_cross_entropy, model_loss  # noqa: E402
+from toy import TokenModel, ToyConfig, token_streams  # noqa: E402
 
 
 def main() -> None:

@@ -7,7 +7,18 @@ import os
 import pytest
 import torch
 
-from rnnkit.training import CheckpointError, StopTraining, TrainConfig, find_checkpoint, fit, load_weights, masked_cross_entropy, model_loss, read_checkpoint, read_run
+from rnnkit.training import (
+    CheckpointError,
+    StopTraining,
+    TrainConfig,
+    find_checkpoint,
+    fit,
+    load_weights,
+    masked_cross_entropy,
+    model_loss,
+    read_checkpoint,
+    read_run,
+)
 from rnnkit.training import checkpoint as ckpt
 from toy import TokenModel, ToyConfig, token_streams
 

@@ -95,7 +95,8 @@ def test_text_train_evaluate_predict(tmp_path, text_files, capsys):
     assert lines[0] == "label,p_neg,p_pos" and len(lines) == 3
     assert all(abs(sum(map(float, line.split(",")[1:])) - 1) < 1e-5 for line in lines[1:])
 
-    import io, sys  # noqa: E401
+    import io  # noqa: E401
+    import sys
     sys_stdin = sys.stdin
     sys.stdin = io.StringIO("what a joy\n")
     try:

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from rnnkit.data import StreamBatches
 from rnnkit.ops.state import state_leaves
 from rnnkit.training import StopTraining, TrainConfig, evaluate, fit, masked_cross_entropy, masked_mse, model_loss
-from rnnkit.data import StreamBatches
 from toy import LastStepRegressor, TokenModel, ToyConfig, counting_documents, lm_pairs, sum_sign_data, token_padded, token_streams
 
 LM_LOSS = model_loss(masked_cross_entropy)

@@ -7,7 +7,14 @@
 
 from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
 from rnnkit.layers import (
-    GRU, LSTM, RNN, AdditiveAttention, AttentionPooling, DotAttention, GeneralAttention, KernelChoice,
+    GRU,
+    LSTM,
+    RNN,
+    AdditiveAttention,
+    AttentionPooling,
+    DotAttention,
+    GeneralAttention,
+    KernelChoice,
 )
 
 __version__ = "0.1.0"

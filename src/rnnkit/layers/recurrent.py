@@ -164,7 +164,7 @@ class RecurrentLayer(nn.Module):
                 w_ih, w_hh, b_ih, b_hh = (weights[k * per_block : (k + 1) * per_block] + [None, None])[:4]
                 xp = F.linear(layer_input, w_ih, b_ih)  # (B, T, G*H): all time steps in one product
                 step = partial(self.step, weight_hh=w_hh, bias_hh=b_hh)
-                ys, final = unroll(step, xp, map_state(lambda s: s[k], state), lengths, reverse=direction == 1)
+                ys, final = unroll(step, xp, map_state(lambda s, k=k: s[k], state), lengths, reverse=direction == 1)
                 outputs.append(ys)
                 finals.append(final)
             layer_input = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]

@@ -42,7 +42,7 @@ def unroll(
             state = new_state
         else:
             keep = valid[t]
-            state = map_state(lambda new, old: torch.where(keep, new, old), new_state, state)
+            state = map_state(lambda new, old, keep=keep: torch.where(keep, new, old), new_state, state)
             h_t = torch.where(keep, h_t, torch.zeros((), dtype=h_t.dtype, device=h_t.device))
         outputs[t] = h_t
     return torch.stack(outputs, dim=1), state

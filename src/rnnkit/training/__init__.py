@@ -5,8 +5,8 @@ from rnnkit.training.checkpoint import CheckpointError, find_checkpoint, load_we
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.diagnostics import gradient_flow
 from rnnkit.training.evaluate import evaluate
-from rnnkit.training.losses import masked_cross_entropy, masked_mse, model_loss
 from rnnkit.training.loop import History, StopTraining, fit
+from rnnkit.training.losses import masked_cross_entropy, masked_mse, model_loss
 from rnnkit.training.rundir import read_run
 
 __all__ = [

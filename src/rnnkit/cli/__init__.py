@@ -1,0 +1,38 @@
+"""The `rnnkit` command: one subcommand per task, each a thin layer that maps flags onto the task's
+config dataclasses and calls its functions. No training logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnnkit import __version__
+from rnnkit.cli import classify, demo, lm
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks for sequence problems.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    subparsers = parser.add_subparsers(dest="task", metavar="TASK")
+    for task in (lm, classify, demo):
+        task.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.task is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except (ValueError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"rnnkit: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted", file=sys.stderr)
+        return 130

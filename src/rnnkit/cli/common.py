@@ -1,0 +1,57 @@
+"""Flags and helpers every task's command shares (see ../shared/DESIGN.md: common training flags)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from rnnkit.layers import RECURRENT_LAYERS
+from rnnkit.training.config import OPTIMIZERS
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """The common flags (../DESIGN.md); None means "the preset's value"."""
+    group = parser.add_argument_group("training")
+    group.add_argument("--out", type=Path, help="run directory to create (default: runs/TASK)")
+    group.add_argument("--overwrite", action="store_true", help="replace the run directory --out if it holds an earlier run")
+    group.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run where it stopped")
+    group.add_argument("--preset", help="named configuration (see the task's --help)")
+    group.add_argument("--seed", type=int)
+    group.add_argument("--epochs", type=int)
+    group.add_argument("--max-steps", type=int)
+    group.add_argument("--batch-size", type=int)
+    group.add_argument("--lr", type=float)
+    group.add_argument("--optimizer", choices=OPTIMIZERS)
+    group.add_argument("--clip", type=float, help="clip gradients to this global norm")
+    group.add_argument("--cell", choices=sorted(RECURRENT_LAYERS))
+    group.add_argument("--hidden-size", type=int)
+    group.add_argument("--num-layers", type=int)
+    group.add_argument("--dropout", type=float)
+    group.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    group.add_argument("--eval-every", type=int, help="validate every N steps (default: the preset's, or each epoch)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def training_overrides(args) -> dict:
+    """TrainConfig fields the flags set."""
+    names = {"seed": "seed", "epochs": "epochs", "max_steps": "max_steps", "lr": "lr", "optimizer": "optimizer",
+             "clip": "clip_norm", "eval_every": "eval_every"}
+    values = {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag) is not None}
+    values["device"] = args.device
+    if args.no_progress:
+        values["progress"] = False
+    return values
+
+
+def clear_run_dir(path: Path) -> None:
+    """Delete an earlier run at `path` (--overwrite); never a directory that is not an rnnkit run."""
+    if not path.exists():
+        return
+    if not (path / "run.json").is_file() and any(path.iterdir()):
+        raise ValueError(f"--overwrite refuses to delete {path}: it is not an rnnkit run directory (no run.json)")
+    shutil.rmtree(path)
+
+
+def model_overrides(args, names: dict[str, str]) -> dict:
+    return {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag, None) is not None}
