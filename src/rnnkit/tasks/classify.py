@@ -22,11 +22,11 @@ from rnnkit.data.series import Series, Standardizer, fill_missing, read_series
 from rnnkit.data.tokenizers import CharTokenizer, WordTokenizer
 from rnnkit.models import SequenceClassifier, SequenceClassifierConfig
 from rnnkit.training import TrainConfig, fit
-from rnnkit.training.checkpoint import CheckpointError, find_checkpoint, load_weights, read_checkpoint, read_json
+from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.metrics import classification_metrics
 from rnnkit.training.plots import plot_confusion
-from rnnkit.training.rundir import read_run
+from rnnkit.training.rundir import load_trained_weights, read_run
 
 TASK = "classify"
 NUMERIC_SUFFIXES = (".ts", ".npz")
@@ -284,11 +284,7 @@ def load_run(run_dir: Path, device="cpu"):
     """(model, encoder, class names, saved data config) of a trained run (best checkpoint, else last)."""
     run = read_run(run_dir, TASK)
     model = SequenceClassifier.from_config(SequenceClassifierConfig(**run["model"]["config"]))
-    source = find_checkpoint(Path(run_dir) / "best") or find_checkpoint(Path(run_dir) / "last")
-    if source is None:
-        raise CheckpointError(f"{run_dir} has no checkpoint yet (no best/ or last/)")
-    saved = read_checkpoint(source)
-    load_weights(model, saved.model, saved.path)
+    load_trained_weights(run_dir, model)
     saved_data = read_json(Path(run_dir) / "classify.json")
     names = read_json(Path(run_dir) / "labels.json")["names"]
     encoder = Encoder.from_dict(read_json(Path(run_dir) / "encoder.json"))

@@ -20,9 +20,9 @@ from rnnkit.data import Document, StreamBatches, embedded_corpus, read_documents
 from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 from rnnkit.models import LanguageModel, LanguageModelConfig
 from rnnkit.training import TrainConfig, evaluate, fit, masked_cross_entropy, model_loss
-from rnnkit.training.checkpoint import CheckpointError, find_checkpoint, load_weights, read_checkpoint, read_json
+from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
-from rnnkit.training.rundir import read_run
+from rnnkit.training.rundir import load_trained_weights, read_run
 
 TASK = "lm"
 LOSS = model_loss(masked_cross_entropy)
@@ -210,11 +210,7 @@ def load_model(run_dir: Path, device="cpu") -> tuple[LanguageModel, object, dict
     """The trained model (best checkpoint, else last), its tokenizer and run.json."""
     run = read_run(run_dir, TASK)
     model = LanguageModel.from_config(LanguageModelConfig(**run["model"]["config"]))
-    source = find_checkpoint(Path(run_dir) / "best") or find_checkpoint(Path(run_dir) / "last")
-    if source is None:
-        raise CheckpointError(f"{run_dir} has no checkpoint yet (no best/ or last/)")
-    saved = read_checkpoint(source)
-    load_weights(model, saved.model, saved.path)
+    load_trained_weights(run_dir, model)
     return model.to(device).eval(), load_tokenizer(run_dir), run
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rnnkit.training.checkpoint import CheckpointError, read_json
+from rnnkit.training.checkpoint import CheckpointError, find_checkpoint, load_weights, read_checkpoint, read_json
 from rnnkit.training.config import TrainConfig
 
 RUN_FORMAT = 1
@@ -77,3 +77,13 @@ def check_resumable(run_dir: Path, model: nn.Module, config: TrainConfig) -> Non
 
 def _jsonish(value):
     return list(value) if isinstance(value, tuple) else value
+
+
+def load_trained_weights(run_dir: Path, model: nn.Module) -> Path:
+    """Load the weights of the run's best checkpoint (else its last) into `model`; return its path."""
+    source = find_checkpoint(Path(run_dir) / "best") or find_checkpoint(Path(run_dir) / "last")
+    if source is None:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet (no best/ or last/)")
+    saved = read_checkpoint(source)
+    load_weights(model, saved.model, saved.path)
+    return saved.path
