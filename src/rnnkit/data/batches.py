@@ -39,7 +39,8 @@ class Batch:
 
     @property
     def num_targets(self) -> int:
-        """How many targets the loss averages over: valid steps per step, else rows."""
+        """How many targets the loss averages over: valid steps per step, else rows. Read it before
+        moving the batch to a GPU, where it would cost a device sync."""
         return self.num_tokens if self.per_step else self.inputs.shape[0]
 
 

@@ -72,12 +72,16 @@ def input_kind(path: str | Path, requested: str = "auto") -> str:
     if path.is_file():
         with open(path, encoding="utf-8", errors="replace") as f:
             first = f.readline().replace(",", " ").replace("\t", " ").split()
-        try:
-            [float(v) for v in first]
-            return "numeric" if len(first) > 2 else "text"
-        except ValueError:
-            return "text"
+        return "numeric" if len(first) > 2 and all(_is_number(v) for v in first) else "text"
     return "text"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # -- examples -> tensors ------------------------------------------------------------------------------
@@ -89,12 +93,13 @@ class Encoder:
         self.kind, self.tokenizer, self.scaler = kind, tokenizer, scaler
 
     @classmethod
-    def fit(cls, kind: str, config: ClassifyDataConfig, texts: list[str] | None, values: list[torch.Tensor] | None) -> Encoder:
+    def fit(cls, kind: str, config: ClassifyDataConfig, examples: list) -> Encoder:
+        """Fit on the training examples: texts (kind "text") or (T, C) series (kind "numeric")."""
         if kind == "text":
             if config.tokenizer == "char":
-                return cls(kind, tokenizer=CharTokenizer.fit(texts))
-            return cls(kind, tokenizer=WordTokenizer.fit(texts, lowercase=config.lowercase, min_freq=config.min_freq))
-        return cls(kind, scaler=Standardizer.fit(values))
+                return cls(kind, tokenizer=CharTokenizer.fit(examples))
+            return cls(kind, tokenizer=WordTokenizer.fit(examples, lowercase=config.lowercase, min_freq=config.min_freq))
+        return cls(kind, scaler=Standardizer.fit(examples))
 
     def texts(self, texts: list[str], source: str) -> list[torch.Tensor]:
         encoded, unknown = [], 0
@@ -187,7 +192,7 @@ def prepare(train_path: str, val_path: str | None, config: ClassifyDataConfig, s
     else:
         val_raw, val_labels, val_source = load_split(val_path, kind, config)
     if encoder is None:
-        encoder = Encoder.fit(kind, config, raw if kind == "text" else None, raw if kind == "numeric" else None)
+        encoder = Encoder.fit(kind, config, raw)
     encode = encoder.texts if kind == "text" else (lambda values, source: encoder.series(values))
     train = PaddedBatches(encode(raw, source), label_indices(labels, names, source), config.batch_size)
     val = PaddedBatches(encode(val_raw, val_source), label_indices(val_labels, names, val_source), 256, shuffle=False)
@@ -319,7 +324,7 @@ def predict(run_dir: Path, path: str | None, stdin: str | None = None, device_na
     else:
         if stdin is not None:
             raise ValueError("numeric series cannot come from standard input; pass --data FILE")
-        inputs = encoder.series(fill_missing(read_series(Path(path)), config.fill_missing).values)
+        inputs = encoder.series(load_split(path, "numeric", config)[0])
     data = PaddedBatches(inputs, torch.zeros(len(inputs), dtype=torch.long), 256, shuffle=False)
     probs, _ = predict_batches(model, data, device)
     return names, probs

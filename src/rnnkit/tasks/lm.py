@@ -80,10 +80,9 @@ def load_splits(config: LMDataConfig) -> tuple[list[Document], list[Document], s
     """(train documents, validation documents, a description of the corpus and its split)."""
     if not config.paths:
         corpus = embedded_corpus()
-        n = len(corpus.text)
-        train, val = corpus.text[: int(0.9 * n)], corpus.text[int(0.9 * n) : int(0.95 * n)]
+        train, val, _ = _embedded_split(corpus.text)
         return [Document(corpus.name, train)], [Document(corpus.name, val)], (
-            f"embedded corpus {corpus.name} ({n:,} characters): first 90% train, next 5% validation, last 5% test"
+            f"embedded corpus {corpus.name} ({len(corpus.text):,} characters): first 90% train, next 5% validation, last 5% test"
         )
     documents = read_documents(list(config.paths), config.encoding_errors)
     train, val = [], []
@@ -95,9 +94,14 @@ def load_splits(config: LMDataConfig) -> tuple[list[Document], list[Document], s
     return train, val, f"{len(documents)} file(s), {total:,} characters: each split {1 - config.val_fraction:.0%}/{config.val_fraction:.0%} train/validation"
 
 
+def _embedded_split(text: str) -> tuple[str, str, str]:
+    """The embedded corpus by characters: first 90% train, next 5% validation, last 5% test."""
+    a, b = int(0.9 * len(text)), int(0.95 * len(text))
+    return text[:a], text[a:b], text[b:]
+
+
 def embedded_test_text() -> str:
-    text = embedded_corpus().text
-    return text[int(0.95 * len(text)) :]
+    return _embedded_split(embedded_corpus().text)[2]
 
 
 def build_tokenizer(config: LMDataConfig, texts: list[str]):
@@ -110,7 +114,7 @@ def build_tokenizer(config: LMDataConfig, texts: list[str]):
     raise ValueError(f"tokenizer must be char, word or bpe; got {config.tokenizer!r}")
 
 
-def encode_documents(tokenizer, documents: list[Document], what: str) -> tuple[list[torch.Tensor], int]:
+def encode_documents(tokenizer, documents: list[Document], what: str) -> list[torch.Tensor]:
     """Token ids per document, reporting text the vocabulary lacks (mapped to <unk>)."""
     encoded, unknown = [], 0
     for doc in documents:
@@ -119,7 +123,7 @@ def encode_documents(tokenizer, documents: list[Document], what: str) -> tuple[l
         unknown += result.unknown
     if unknown:
         print(f"rnnkit: {unknown:,} tokens of the {what} text are not in the vocabulary; they were mapped to <unk>", file=sys.stderr)
-    return encoded, unknown
+    return encoded
 
 
 def stream_batches(ids: list[torch.Tensor], batch_size: int, bptt: int, what: str) -> StreamBatches:
@@ -159,19 +163,9 @@ def train(data_config: LMDataConfig, model_config: dict, train_config: TrainConf
     """Train a language model into the run directory `out`; return the final validation metrics."""
     train_docs, val_docs, description = load_splits(data_config)
     tokenizer = build_tokenizer(data_config, [d.text for d in train_docs])
-    train_ids, _ = encode_documents(tokenizer, train_docs, "training")
-    train_data = stream_batches(train_ids, data_config.batch_size, data_config.bptt, "training")
-    val_ids, _ = encode_documents(tokenizer, val_docs, "validation")
-    val_data = stream_batches(val_ids, data_config.batch_size, data_config.bptt, "validation")
     model = LanguageModel.from_config(LanguageModelConfig(vocab_size=tokenizer.vocab_size, **model_config))
-    print(f"rnnkit lm: {description}; {tokenizer.kind} vocabulary of {tokenizer.vocab_size:,}; "
-          f"{sum(len(t) for t in train_ids):,} training tokens; {_parameters(model):,} parameters", file=sys.stderr)
-    characters = _predicted_characters(tokenizer, val_docs)
-    device = resolve_device(train_config.device)
     artifacts = {"vocab": tokenizer.to_dict(), "lm": {"data": asdict(data_config), "corpus": description}}
-    history = fit(model, train_data, train_config, loss_fn=LOSS, run_dir=out, artifacts=artifacts, task=TASK,
-                  evaluate_fn=lambda m: lm_metrics(m, val_data, characters, device), callbacks=callbacks)
-    return _summary(history)
+    return _fit(model, tokenizer, data_config, train_config, out, description, artifacts=artifacts, callbacks=callbacks)
 
 
 def resume(out: Path, overrides: dict) -> dict:
@@ -180,15 +174,22 @@ def resume(out: Path, overrides: dict) -> dict:
     lm = read_json(Path(out) / "lm.json")
     data_config = LMDataConfig(**{**lm["data"], "paths": tuple(lm["data"]["paths"])})
     train_config = TrainConfig.from_dict({**run["training"], **overrides})
-    tokenizer = load_tokenizer(out)
-    train_docs, val_docs, _ = load_splits(data_config)
-    train_data = stream_batches(encode_documents(tokenizer, train_docs, "training")[0], data_config.batch_size, data_config.bptt, "training")
-    val_data = stream_batches(encode_documents(tokenizer, val_docs, "validation")[0], data_config.batch_size, data_config.bptt, "validation")
     model = LanguageModel.from_config(LanguageModelConfig(**run["model"]["config"]))
+    return _fit(model, load_tokenizer(out), data_config, train_config, out, lm["corpus"], resume=True)
+
+
+def _fit(model, tokenizer, data_config: LMDataConfig, train_config: TrainConfig, out: Path, description: str, **fit_args) -> dict:
+    """Encode the splits with `tokenizer`, batch them as streams and train (or resume) `model`."""
+    train_docs, val_docs, _ = load_splits(data_config)
+    train_ids = encode_documents(tokenizer, train_docs, "training")
+    train_data = stream_batches(train_ids, data_config.batch_size, data_config.bptt, "training")
+    val_data = stream_batches(encode_documents(tokenizer, val_docs, "validation"), data_config.batch_size, data_config.bptt, "validation")
+    print(f"rnnkit lm: {description}; {tokenizer.kind} vocabulary of {tokenizer.vocab_size:,}; "
+          f"{sum(len(t) for t in train_ids):,} training tokens; {_parameters(model):,} parameters", file=sys.stderr)
     characters = _predicted_characters(tokenizer, val_docs)
     device = resolve_device(train_config.device)
-    history = fit(model, train_data, train_config, loss_fn=LOSS, run_dir=out, resume=True, task=TASK,
-                  evaluate_fn=lambda m: lm_metrics(m, val_data, characters, device))
+    history = fit(model, train_data, train_config, loss_fn=LOSS, run_dir=out, task=TASK,
+                  evaluate_fn=lambda m: lm_metrics(m, val_data, characters, device), **fit_args)
     return _summary(history)
 
 
@@ -206,19 +207,19 @@ def load_tokenizer(run_dir: Path):
     return tokenizer_from_dict(read_json(Path(run_dir) / "vocab.json"))
 
 
-def load_model(run_dir: Path, device="cpu") -> tuple[LanguageModel, object, dict]:
-    """The trained model (best checkpoint, else last), its tokenizer and run.json."""
+def load_model(run_dir: Path, device="cpu") -> tuple[LanguageModel, object]:
+    """The trained model (best checkpoint, else last) and its tokenizer."""
     run = read_run(run_dir, TASK)
     model = LanguageModel.from_config(LanguageModelConfig(**run["model"]["config"]))
     load_trained_weights(run_dir, model)
-    return model.to(device).eval(), load_tokenizer(run_dir), run
+    return model.to(device).eval(), load_tokenizer(run_dir)
 
 
 def evaluate_run(run_dir: Path, paths: list[str], errors: str = "strict", device_name: str = "auto") -> dict:
     """Metrics of a trained model on held-out text (the embedded test split when `paths` is empty
     and the run was trained on the embedded corpus)."""
     device = resolve_device(device_name)
-    model, tokenizer, _ = load_model(run_dir, device)
+    model, tokenizer = load_model(run_dir, device)
     lm = read_json(Path(run_dir) / "lm.json")
     if paths:
         documents = read_documents(paths, errors)
@@ -226,7 +227,7 @@ def evaluate_run(run_dir: Path, paths: list[str], errors: str = "strict", device
         documents = [Document("embedded test split", embedded_test_text())]
     else:
         raise ValueError("--data FILE is needed: the run was trained on the user's files, so rnnkit has no test split for it")
-    ids, _ = encode_documents(tokenizer, documents, "evaluation")
+    ids = encode_documents(tokenizer, documents, "evaluation")
     data = stream_batches(ids, lm["data"]["batch_size"], lm["data"]["bptt"], "evaluation")
     return lm_metrics(model, data, _predicted_characters(tokenizer, documents), device)
 
@@ -264,7 +265,7 @@ def generate_ids(model: LanguageModel, prompt: list[int], max_tokens: int, tempe
 def generate(run_dir: Path, prompt: str = "", max_tokens: int = 200, temperature: float = 0.8,
              top_k: int | None = None, seed: int = 0, device_name: str = "auto") -> Iterator[str]:
     """Text pieces as they are generated (decoded incrementally, so multi-byte tokens come out whole)."""
-    model, tokenizer, _ = load_model(run_dir, resolve_device(device_name))
+    model, tokenizer = load_model(run_dir, resolve_device(device_name))
     encoded = tokenizer.encode(prompt or "\n")
     if encoded.unknown:
         print(f"rnnkit: {encoded.unknown} token(s) of the prompt are not in the vocabulary; they were mapped to <unk>", file=sys.stderr)

@@ -76,11 +76,18 @@ def _without_aliases(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Each tied weight once: names that are views of the very same tensor keep only the first."""
     seen, unique = set(), {}
     for name, tensor in state.items():
-        key = (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
-        if tensor.numel() == 0 or key not in seen:
+        key = _alias_key(name, tensor)
+        if key not in seen:
             unique[name] = tensor
             seen.add(key)
     return unique
+
+
+def _alias_key(name: str, tensor: torch.Tensor) -> tuple:
+    """Equal for names that are views of the very same tensor (tied weights); empty tensors never alias."""
+    if tensor.numel() == 0:
+        return (name,)
+    return (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
 
 
 # -- optimizer state: tensors to safetensors, the rest to JSON ------------------------------------------
@@ -195,6 +202,5 @@ def _covered_by_aliases(state: dict[str, torch.Tensor], present: set[str]) -> se
     """Names that share storage with a name present in the file (tied weights are saved once)."""
     by_storage: dict[tuple, list[str]] = {}
     for name, tensor in state.items():
-        key = (tensor.data_ptr(), tuple(tensor.shape)) if tensor.numel() else (name,)
-        by_storage.setdefault(key, []).append(name)
+        by_storage.setdefault(_alias_key(name, tensor), []).append(name)
     return {n for names in by_storage.values() if present & set(names) for n in names}

@@ -27,10 +27,10 @@ def evaluate(model: nn.Module, data, loss_fn, device, *, seed: int = 0) -> dict[
     total, count, carried = 0.0, 0, None
     try:
         for batch in data.batches(epoch=0, seed=seed):
+            n = batch.num_targets  # on the host, before the batch moves
             batch = batch.to(device)
             loss, state = loss_fn(model, batch, carry_into(batch, carried))
             carried = state if batch.reset is not None else None
-            n = batch.num_targets
             total += float(loss) * n
             count += n
     finally:

@@ -154,7 +154,8 @@ def _train(run: _Run, total: int) -> None:
         batches = run.data.batches(progress.epoch, config.seed, start=progress.batch,
                                    rank=run.processes.rank, world_size=run.processes.world_size)
         for batch in batches:
-            if not _step(run, batch.to(run.processes.device)):
+            counts = (batch.num_targets, batch.num_tokens)  # read on the host, before the batch moves
+            if not _step(run, batch.to(run.processes.device), *counts):
                 return
             if progress.step >= total:
                 break
@@ -166,7 +167,7 @@ def _train(run: _Run, total: int) -> None:
         run.history.stop_reason = "max_steps"
 
 
-def _step(run: _Run, batch) -> bool:
+def _step(run: _Run, batch, targets: int, tokens: int) -> bool:
     """One update; False when training must stop."""
     config, progress = run.config, run.progress
     run.optimizer.zero_grad(set_to_none=True)
@@ -187,7 +188,7 @@ def _step(run: _Run, batch) -> bool:
     progress.bad_steps = 0
     run.carried = detach_state(state) if batch.reset is not None else None
     run.history.step_losses.append(value)
-    _accumulate(run, value, norm, batch)
+    _accumulate(run, value, norm, targets, tokens)
     record = {"step": progress.step, "epoch": progress.epoch, "loss": value, "grad_norm": norm}
     for callback in run.callbacks:
         try:
@@ -238,11 +239,11 @@ def _bad_step(run: _Run, loss: float) -> bool:
     return True
 
 
-def _accumulate(run: _Run, loss: float, norm: float, batch) -> None:
+def _accumulate(run: _Run, loss: float, norm: float, targets: int, tokens: int) -> None:
     w = run.window
-    w["loss"] += loss * batch.num_targets
-    w["targets"] += batch.num_targets
-    w["tokens"] += batch.num_tokens
+    w["loss"] += loss * targets
+    w["targets"] += targets
+    w["tokens"] += tokens
     w["norm"] += norm
     w["steps"] += 1
     if run.log.bar is not None:
