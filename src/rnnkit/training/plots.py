@@ -1,4 +1,5 @@
-"""Plots a run saves under RUN_DIR/plots: loss curves and gradient flow (matplotlib, no display)."""
+"""Plots a run saves under RUN_DIR/plots: loss curves, gradient flow, confusion matrices and forecasts
+(matplotlib, no display)."""
 
 from __future__ import annotations
 
@@ -72,4 +73,23 @@ def plot_confusion(matrix: list[list[int]], class_names: list[str], path: Path, 
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix")
     fig.colorbar(image, ax=ax)
+    return _save(fig, plt, path)
+
+
+def plot_forecast(past_x, past_y, future_x, lines: dict, interval, path: Path, truth=None, title: str = "") -> Path:
+    """History, then one line per forecast in `lines` (the first drawn boldest), the prediction
+    interval (lower, upper) as a band and, when known, the true future values."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(past_x, past_y, color="black", linewidth=1, label="history")
+    if truth is not None:
+        ax.plot(future_x, truth, color="black", linestyle=":", linewidth=1.2, label="actual")
+    if interval is not None:
+        ax.fill_between(future_x, interval[0], interval[1], color="tab:blue", alpha=0.2, label="interval")
+    for i, (name, values) in enumerate(lines.items()):
+        ax.plot(future_x, values, linewidth=2 if i == 0 else 1, alpha=1 if i == 0 else 0.7, label=name)
+    ax.set_title(title or "forecast")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
     return _save(fig, plt, path)

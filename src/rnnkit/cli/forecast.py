@@ -1,0 +1,180 @@
+"""`rnnkit forecast`: train, evaluate and predict time-series forecasters; write the example series."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, training_overrides
+from rnnkit.data.timeseries import write_example
+from rnnkit.tasks import forecast
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("forecast", help="time-series forecasting with baselines side by side",
+                                   description="Forecast numeric series from a CSV/TSV with a time column.")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    train = verbs.add_parser("train", help="train a forecaster", formatter_class=argparse.RawDescriptionHelpFormatter,
+                             description="Train a forecaster on a table (CSV/TSV, .gz, Parquet with pandas). The split is "
+                             "chronological; the scaler, season and linear baseline use the training rows only. At the end "
+                             "the test part is evaluated next to persistence, seasonal naive and linear baselines.",
+                             epilog="examples:\n"
+                             "  rnnkit forecast example demand.csv\n"
+                             "  rnnkit forecast train --data demand.csv --time-column time --target demand --known temperature "
+                             "--calendar --lookback 168 --horizon 24 --out runs/demand\n"
+                             "  rnnkit forecast train --data ETTh1.csv --time-column date --target OT --split-rows 8640,2880,2880 "
+                             "--lookback 336 --horizon 96")
+    train.add_argument("--data", help="the table (required unless --resume)")
+    train.add_argument("--time-column", help="column of timestamps (ISO 8601) or step numbers")
+    train.add_argument("--target", nargs="+", help="column(s) to forecast")
+    train.add_argument("--covariates", nargs="+", default=[], help="past-only covariate columns (seen in the lookback)")
+    train.add_argument("--known", nargs="+", default=[], help="known-future covariate columns (also seen over the horizon)")
+    train.add_argument("--calendar", action="store_true", help="add hour/weekday/yearday features from the timestamps")
+    train.add_argument("--lookback", type=int, default=96, help="input window length L")
+    train.add_argument("--horizon", type=int, default=24, help="steps to forecast H")
+    train.add_argument("--stride", type=int, default=1, help="steps between training windows")
+    train.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test fractions in time order (default 0.7,0.1,0.2)")
+    train.add_argument("--split-rows", help="train,val,test row counts instead of fractions (e.g. 8640,2880,2880)")
+    train.add_argument("--val-start", help="first timestamp of validation (with --test-start) instead of fractions")
+    train.add_argument("--test-start", help="first timestamp of the test part")
+    train.add_argument("--fill", choices=["ffill", "interpolate"], help="fill NaNs and missing time steps (else they are errors)")
+    train.add_argument("--season", type=int, help="season length for the seasonal-naive baseline (default: inferred)")
+    train.add_argument("--level", type=float, default=0.9, help="prediction-interval level of a Gaussian head (default 0.9)")
+    train.add_argument("--head", choices=["direct", "autoregressive"])
+    train.add_argument("--loss", choices=["mse", "gaussian", "quantile"], help="point (MSE), Gaussian NLL or quantile loss")
+    train.add_argument("--quantiles", help="comma-separated quantiles for --loss quantile (default 0.05,0.5,0.95)")
+    train.add_argument("--teacher-forcing", type=float, help="autoregressive head: chance of feeding the true value (default 1)")
+    train.add_argument("--no-relative", action="store_true", help="model the level itself, not the change from the last value")
+    add_training_flags(train)
+    train.set_defaults(run=_train)
+
+    evaluate = verbs.add_parser("evaluate", help="metrics of the model and the baselines on the same windows")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("--data", help="table to evaluate on (default: the training file), cut by the run's split")
+    evaluate.add_argument("--part", choices=["test", "val", "train", "all"], default="test")
+    evaluate.add_argument("--stride", type=int, default=1, help="steps between forecast origins (rolling origin)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = verbs.add_parser("predict", help="forecast past the end of the data (CSV on stdout)")
+    predict.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    predict.add_argument("--data", required=True, help="table whose last rows are the history (known covariates: trailing rows with empty targets)")
+    predict.add_argument("--plot", type=Path, help="save history, forecast and interval as this PNG")
+    predict.add_argument("--device", default="auto")
+    predict.set_defaults(run=_predict)
+
+    example = verbs.add_parser("example", help="write the generated example series (hourly demand and temperature) as CSV")
+    example.add_argument("path", type=Path, metavar="FILE.csv")
+    example.add_argument("--days", type=int, default=280)
+    example.add_argument("--seed", type=int, default=0)
+    example.set_defaults(run=_example)
+
+
+def _numbers(text: str | None, kind, flag: str, count: int | None = None):
+    if text is None:
+        return None
+    try:
+        values = tuple(kind(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated numbers; got {text!r}") from None
+    if count is not None and len(values) != count:
+        raise ValueError(f"{flag} takes {count} comma-separated numbers (train, val, test); got {text!r}")
+    return values
+
+
+def _train(args) -> int:
+    if args.resume is not None:
+        summary = forecast.resume(args.resume, training_overrides(args))
+        _print_summary(summary, args.resume)
+        return 0
+    if args.data is None or not args.target:
+        raise ValueError("--data FILE and --target COLUMN are required (or --resume RUN_DIR)")
+    data = forecast.ForecastDataConfig(
+        targets=tuple(args.target), time_column=args.time_column, covariates=tuple(args.covariates), known=tuple(args.known),
+        calendar=args.calendar, lookback=args.lookback, horizon=args.horizon, stride=args.stride,
+        split=_numbers(args.split, float, "--split", 3), split_rows=_numbers(args.split_rows, int, "--split-rows", 3),
+        val_start=args.val_start, test_start=args.test_start, fill=args.fill, season=args.season, level=args.level,
+        **({"batch_size": args.batch_size} if args.batch_size else {}),
+    )
+    model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
+                                   "head": "head", "teacher_forcing": "teacher_forcing"})
+    if args.loss is not None:
+        model["distribution"] = {"mse": "point", "gaussian": "gaussian", "quantile": "quantile"}[args.loss]
+    if args.quantiles is not None:
+        model["quantiles"] = _numbers(args.quantiles, float, "--quantiles")
+    if args.no_relative:
+        model["relative"] = False
+    out = args.out or Path("runs") / "forecast"
+    if args.overwrite:
+        clear_run_dir(out)
+    summary = forecast.train(args.data, data, model, training_overrides(args), out)
+    _print_summary(summary, out)
+    return 0
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    print(f"{summary['steps']} steps ({summary['stop_reason']}); best validation MSE (scaled) {summary['best_val_mse']:.4f}")
+    if "test" in summary:
+        print_table(summary["test"])
+    else:
+        print(f"no test evaluation: {summary.get('test_error')}")
+    print(f"run saved in {out}; try: rnnkit forecast predict {out} --data FILE --plot forecast.png")
+
+
+def print_table(metrics: dict) -> None:
+    print(f"{metrics['part']} part: {metrics['windows']} forecast origins, horizon {metrics['horizon']}, lookback {metrics['lookback']}, "
+          f"season {metrics['season']}")
+    print(f"{'':>15} {'MSE':>10} {'MAE':>10} {'MSE(z)':>9} {'MAE(z)':>9} {'sMAPE':>8} {'coverage':>9}")
+    for name in ("model", *forecast.BASELINES):
+        row = metrics[name]
+        smape = "-" if row["smape"] is None else f"{row['smape']:.4f}"
+        coverage = f"{row['coverage']:.3f}" if "coverage" in row else "-"
+        print(f"{name:>15} {row['mse']:>10.4g} {row['mae']:>10.4g} {row['mse_scaled']:>9.4f} {row['mae_scaled']:>9.4f} {smape:>8} {coverage:>9}")
+    if not metrics["beats_persistence"]:
+        print("note: the model does NOT beat persistence (last value) on MSE here")
+    if "plot" in metrics:
+        print(f"plot: {metrics['plot']}")
+
+
+def _evaluate(args) -> int:
+    metrics = forecast.evaluate_run(args.run_dir, args.data, args.part, args.stride, args.device)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print_table(metrics)
+    return 0
+
+
+def _predict(args) -> int:
+    result = forecast.predict(args.run_dir, args.data, args.device, args.plot)
+    header = ["time"]
+    for name in result["targets"]:
+        header += [name] + ([f"{name}_lower", f"{name}_upper"] if result["lower"] is not None else [])
+    print(",".join(header))
+    for i, when in enumerate(result["times"]):
+        row = [_time_text(when)]
+        for d in range(len(result["targets"])):
+            row.append(f"{result['mean'][i, d]:.6g}")
+            if result["lower"] is not None:
+                row += [f"{result['lower'][i, d]:.6g}", f"{result['upper'][i, d]:.6g}"]
+        print(",".join(row))
+    if "plot" in result:
+        print(f"plot: {result['plot']}", file=sys.stderr)
+    return 0
+
+
+def _time_text(when) -> str:
+    if isinstance(when, float | np.floating) and float(when).is_integer():
+        return str(int(when))
+    return str(when).replace("T", " ")
+
+
+def _example(args) -> int:
+    path = write_example(args.path, args.days, args.seed)
+    print(f"wrote {path}: hourly 'demand' and 'temperature' over {args.days} days (columns time, demand, temperature)")
+    return 0

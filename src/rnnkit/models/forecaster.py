@@ -1,0 +1,198 @@
+"""Multi-horizon forecasting: a recurrent encoder over the lookback window and either a direct
+multi-horizon head or an autoregressive decoder (sequence to sequence), with a point, Gaussian or
+quantile output.
+
+Inputs follow data.windows' layout: (B, L + H, F) with columns [targets (D) | past covariates (P) |
+known covariates (K)] and the unknown future zeroed. With `relative=True` the model works on each
+target's change from its last observed value (added back to every output), which keeps it honest
+under level shifts between training and test periods.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.layers import RECURRENT_LAYERS
+
+HEADS = ("direct", "autoregressive")
+DISTRIBUTIONS = ("point", "gaussian", "quantile")
+
+
+@dataclass(frozen=True)
+class ForecasterConfig:
+    """num_features F = num_targets D + past covariates + `num_known` K; `head` in direct |
+    autoregressive; `distribution` in point (MSE) | gaussian (NLL) | quantile (pinball loss over
+    `quantiles`); `teacher_forcing`: the chance an autoregressive decoder is fed the true previous value
+    in training (1.0 runs the decoder in one call)."""
+
+    num_features: int
+    num_targets: int
+    lookback: int
+    horizon: int
+    num_known: int = 0
+    cell: str = "lstm"
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.1
+    head: str = "direct"
+    distribution: str = "point"
+    quantiles: tuple[float, ...] = (0.05, 0.5, 0.95)
+    relative: bool = True
+    teacher_forcing: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value, options in (("head", self.head, HEADS), ("distribution", self.distribution, DISTRIBUTIONS),
+                                     ("cell", self.cell, tuple(RECURRENT_LAYERS))):
+            if value not in options:
+                raise ValueError(f"{name} must be one of {options}; got {value!r}")
+        if not 1 <= self.num_targets <= self.num_features - self.num_known:
+            raise ValueError(f"num_targets must be in [1, num_features - num_known]; got {self.num_targets} of "
+                             f"{self.num_features} features with {self.num_known} known")
+        if self.lookback < 1 or self.horizon < 1:
+            raise ValueError(f"lookback and horizon must be at least 1; got {self.lookback}, {self.horizon}")
+        q = self.quantiles
+        if self.distribution == "quantile" and (not q or not all(0 < v < 1 for v in q) or any(a >= b for a, b in zip(q, q[1:]))):
+            raise ValueError(f"quantiles must be increasing numbers in (0, 1); got {q}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be in [0, 1]; got {self.teacher_forcing}")
+
+    @property
+    def num_params(self) -> int:
+        """Outputs per target and step: 1 (point), 2 (mean, scale) or one per quantile."""
+        return {"point": 1, "gaussian": 2, "quantile": len(self.quantiles)}[self.distribution]
+
+
+@dataclass
+class Forecast:
+    """mean (B, H, D): the point forecast (the median for quantiles); lower/upper (B, H, D): the
+    prediction interval at `level`, or None for point forecasts."""
+
+    mean: Tensor
+    lower: Tensor | None = None
+    upper: Tensor | None = None
+    level: float | None = None
+
+
+class Forecaster(nn.Module):
+    """inputs (B, L + H, F) -> distribution parameters (B, H, D, P).
+
+        h = RNN_enc(x_{t-L..t-1})
+        direct:          params = W [h ; known_{t..t+H-1}] + b                       (all steps at once)
+        autoregressive:  s_0 = h;  s_j = RNN_dec([y_{j-1} ; known_j], s_{j-1});  params_j = W s_j + b
+
+    >>> model = Forecaster(ForecasterConfig(num_features=3, num_targets=1, lookback=8, horizon=4, num_known=2))
+    >>> model(torch.randn(2, 12, 3)).shape
+    torch.Size([2, 4, 1, 1])
+    """
+
+    def __init__(self, config: ForecasterConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        layer = RECURRENT_LAYERS[c.cell]
+        between = c.dropout if c.num_layers > 1 else 0.0
+        self.encoder = layer(c.num_features, c.hidden_size, num_layers=c.num_layers, dropout=between)
+        self.dropout = nn.Dropout(c.dropout)
+        if c.head == "direct":
+            self.decoder = None
+            self.output = nn.Linear(c.hidden_size + c.horizon * c.num_known, c.horizon * c.num_targets * c.num_params)
+        else:
+            self.decoder = layer(c.num_targets + c.num_known, c.hidden_size, num_layers=c.num_layers, dropout=between)
+            self.output = nn.Linear(c.hidden_size, c.num_targets * c.num_params)
+
+    @classmethod
+    def from_config(cls, config: ForecasterConfig) -> Forecaster:
+        return cls(config)
+
+    def _check(self, inputs: Tensor) -> None:
+        c = self.config
+        if inputs.dim() != 3 or inputs.shape[1:] != (c.lookback + c.horizon, c.num_features):
+            raise ValueError(f"inputs must be (batch, lookback + horizon = {c.lookback + c.horizon}, features = {c.num_features}); "
+                             f"got {tuple(inputs.shape)}")
+
+    def forward(self, inputs: Tensor, targets: Tensor | None = None) -> Tensor:
+        """Parameters (B, H, D, P), on the scale of the inputs. `targets` (B, H, D) feed an
+        autoregressive decoder in training (teacher forcing); they are never read otherwise."""
+        self._check(inputs)
+        c = self.config
+        past, known = inputs[:, : c.lookback], inputs[:, c.lookback :, c.num_features - c.num_known :]
+        anchor = past[:, -1:, : c.num_targets] if c.relative else None  # (B, 1, D)
+        if anchor is not None:
+            past = torch.cat([past[..., : c.num_targets] - anchor, past[..., c.num_targets :]], dim=-1)
+        _, state = self.encoder(past)
+        if self.decoder is None:
+            h = state[0] if isinstance(state, tuple) else state  # (layers, B, H)
+            features = torch.cat([self.dropout(h[-1]), known.flatten(1)], dim=1)
+            params = self.output(features).view(-1, c.horizon, c.num_targets, c.num_params)
+        else:
+            relative_targets = None if targets is None else (targets - anchor if anchor is not None else targets)
+            params = self._decode(state, known, relative_targets)
+        return self._shift(params, anchor)
+
+    def _decode(self, state, known: Tensor, targets: Tensor | None) -> Tensor:
+        c = self.config
+        batch = known.shape[0]
+        start = known.new_zeros(batch, 1, c.num_targets)  # the last observed value, on the relative scale
+        if targets is not None and self.training and c.teacher_forcing >= 1.0:
+            previous = torch.cat([start, targets[:, :-1]], dim=1)
+            ys, _ = self.decoder(torch.cat([previous, known], dim=-1), state)
+            return self.output(self.dropout(ys)).view(batch, c.horizon, c.num_targets, c.num_params)
+        outputs, previous = [], start
+        for j in range(c.horizon):
+            ys, state = self.decoder(torch.cat([previous, known[:, j : j + 1]], dim=-1), state)
+            params = self.output(self.dropout(ys)).view(batch, 1, c.num_targets, c.num_params)
+            outputs.append(params)
+            previous = self._point(params).detach()
+            if targets is not None and self.training and torch.rand(()) < c.teacher_forcing:
+                previous = targets[:, j : j + 1]
+        return torch.cat(outputs, dim=1)
+
+    def _shift(self, params: Tensor, anchor: Tensor | None) -> Tensor:
+        """Add the last observed value back to the location parameters (not to a Gaussian's scale)."""
+        if anchor is None:
+            return params
+        shift = anchor.unsqueeze(-1)  # (B, 1, D, 1)
+        if self.config.distribution == "gaussian":
+            return torch.cat([params[..., :1] + shift, params[..., 1:]], dim=-1)
+        return params + shift
+
+    def _point(self, params: Tensor) -> Tensor:
+        if self.config.distribution == "quantile":
+            return params[..., self._median_index()]
+        return params[..., 0]
+
+    def _median_index(self) -> int:
+        return min(range(len(self.config.quantiles)), key=lambda i: abs(self.config.quantiles[i] - 0.5))
+
+    def loss(self, params: Tensor, targets: Tensor) -> Tensor:
+        """Mean loss of parameters (B, H, D, P) against targets (B, H, D): MSE, Gaussian NLL or pinball."""
+        c = self.config
+        if c.distribution == "point":
+            return F.mse_loss(params[..., 0], targets)
+        if c.distribution == "gaussian":
+            return F.gaussian_nll_loss(params[..., 0], targets, _scale(params[..., 1]) ** 2, full=True)
+        q = torch.tensor(c.quantiles, dtype=params.dtype, device=params.device)
+        error = targets.unsqueeze(-1) - params  # (B, H, D, Q)
+        return torch.maximum(q * error, (q - 1) * error).mean()
+
+    def forecast(self, params: Tensor, level: float = 0.9) -> Forecast:
+        """The point forecast and, for probabilistic outputs, the interval: mean +- z sigma (Gaussian) at
+        `level`, or the lowest and highest quantiles (their spread sets the level)."""
+        c = self.config
+        if c.distribution == "point":
+            return Forecast(params[..., 0])
+        if c.distribution == "gaussian":
+            z = math.sqrt(2.0) * torch.erfinv(torch.tensor(level, dtype=torch.float64)).item()
+            mean, sigma = params[..., 0], _scale(params[..., 1])
+            return Forecast(mean, mean - z * sigma, mean + z * sigma, level)
+        ordered = params.sort(dim=-1).values  # crossing quantiles are rearranged into order
+        return Forecast(ordered[..., self._median_index()], ordered[..., 0], ordered[..., -1], c.quantiles[-1] - c.quantiles[0])
+
+
+def _scale(raw: Tensor) -> Tensor:
+    return F.softplus(raw) + 1e-4
