@@ -93,3 +93,17 @@ def plot_forecast(past_x, past_y, future_x, lines: dict, interval, path: Path, t
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
     return _save(fig, plt, path)
+
+
+def plot_attention(weights, source: list[str], target: list[str], path: Path, title: str = "") -> Path:
+    """An attention map: one row per target token, one column per source token, darker = more weight."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(source) + 2), max(3.0, 0.35 * len(target) + 1.5)))
+    image = ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(source)), source, rotation=60, ha="right")
+    ax.set_yticks(range(len(target)), target)
+    ax.set_xlabel("source")
+    ax.set_ylabel("target")
+    ax.set_title(title or "attention")
+    fig.colorbar(image, ax=ax)
+    return _save(fig, plt, path)
