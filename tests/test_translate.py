@@ -45,6 +45,21 @@ def test_padding_never_changes_the_output(attention, cell):
     torch.testing.assert_close(model(src, lengths, tgt)[1:2], alone)
 
 
+def test_teacher_forcing_ratio_feeds_gold_or_own_tokens():
+    model = small_model("general").train()
+    src, lengths, tgt = torch.randint(3, 11, (2, 5)), torch.tensor([5, 3]), torch.randint(3, 9, (2, 6))
+    forced = model(src, lengths, tgt)
+    always = Seq2Seq(Seq2SeqConfig(**{**model.config.__dict__, "teacher_forcing": 0.9999999})).train()
+    always.load_state_dict(model.state_dict())
+    torch.testing.assert_close(always(src, lengths, tgt), forced)  # the step loop fed gold equals one call
+    never = Seq2Seq(Seq2SeqConfig(**{**model.config.__dict__, "teacher_forcing": 0.0})).train()
+    never.load_state_dict(model.state_dict())
+    free = never(src, lengths, tgt)
+    torch.testing.assert_close(free[:, 0], forced[:, 0])  # the first step always sees <bos>
+    own = torch.cat([tgt[:, :1], free[:, :-1].argmax(-1)], dim=1)  # what it fed itself
+    torch.testing.assert_close(free, model(src, lengths, own))
+
+
 @pytest.mark.parametrize("attention", ATTENTIONS)
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_greedy_equals_beam_of_one(attention, cell):

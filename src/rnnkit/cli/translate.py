@@ -43,6 +43,7 @@ def add_parser(subparsers) -> None:
     train.add_argument("--label-smoothing", type=float, default=0.1)
     train.add_argument("--attention", choices=["additive", "dot", "general", "none"])
     train.add_argument("--embedding-size", type=int)
+    train.add_argument("--teacher-forcing", type=float, help="chance of feeding the gold previous token in training (default 1)")
     train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
     add_training_flags(train)
     train.set_defaults(run=_train)
@@ -95,7 +96,8 @@ def _train(args) -> int:
         skip_empty=args.skip_empty, label_smoothing=args.label_smoothing, **({"batch_size": args.batch_size} if args.batch_size else {}),
     )
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
-                                   "embedding_size": "embedding_size", "bidirectional": "bidirectional", "attention": "attention"})
+                                   "embedding_size": "embedding_size", "bidirectional": "bidirectional", "attention": "attention",
+                                   "teacher_forcing": "teacher_forcing"})
     if args.shared_vocab:
         model["share_embeddings"] = True
     out = args.out or Path("runs") / "translate"

@@ -35,12 +35,15 @@ class Seq2SeqConfig:
     dropout: float = 0.3
     share_embeddings: bool = False
     tie_output: bool = False
+    teacher_forcing: float = 1.0
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}; got {self.attention!r}")
         if self.cell not in RECURRENT_LAYERS:
             raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}; got {self.cell!r}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be in [0, 1]; got {self.teacher_forcing}")
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ValueError("share_embeddings needs one shared vocabulary (equal source and target vocabulary sizes)")
 
@@ -124,9 +127,20 @@ class Seq2Seq(nn.Module):
         return self.output(self.dropout(combined)), state, weights
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """Logits (B, T, V) for decoder inputs `tgt_in` (<bos>, y_1, ..., y_{T-1}). In training with
+        `teacher_forcing` < 1, each step is fed the gold previous token with that probability and the
+        model's own most likely token otherwise (one decision per step for the whole batch)."""
         memory, state = self.encode(src, src_lengths)
-        logits, _, _ = self.decode(tgt_in, memory, state)
-        return logits
+        if not self.training or self.config.teacher_forcing >= 1.0:
+            return self.decode(tgt_in, memory, state)[0]
+        outputs, tokens = [], tgt_in[:, 0]
+        for t in range(tgt_in.shape[1]):
+            logits, state, _ = self.decode(tokens.unsqueeze(1), memory, state)
+            outputs.append(logits)
+            if t + 1 < tgt_in.shape[1]:
+                gold = bool(torch.rand(()) < self.config.teacher_forcing)
+                tokens = tgt_in[:, t + 1] if gold else logits[:, 0].argmax(-1).detach()
+        return torch.cat(outputs, dim=1)
 
     def step(self, tokens: Tensor, memory: Memory, state) -> tuple[Tensor, object, Tensor | None]:
         """One decoding step: previous tokens (B,) -> (log-probabilities (B, V), state, weights (B, S))."""
