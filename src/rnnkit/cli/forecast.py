@@ -90,8 +90,7 @@ def _numbers(text: str | None, kind, flag: str, count: int | None = None):
 def _train(args) -> int:
     if args.resume is not None:
         summary = forecast.resume(args.resume, training_overrides(args))
-        _print_summary(summary, args.resume)
-        return 0
+        return _print_summary(summary, args.resume)
     if args.data is None or not args.target:
         raise ValueError("--data FILE and --target COLUMN are required (or --resume RUN_DIR)")
     data = forecast.ForecastDataConfig(
@@ -113,17 +112,22 @@ def _train(args) -> int:
     if args.overwrite:
         clear_run_dir(out)
     summary = forecast.train(args.data, data, model, training_overrides(args), out)
-    _print_summary(summary, out)
-    return 0
+    return _print_summary(summary, out)
 
 
-def _print_summary(summary: dict, out: Path) -> None:
-    print(f"{summary['steps']} steps ({summary['stop_reason']}); best validation MSE (scaled) {summary['best_val_mse']:.4f}")
+def _print_summary(summary: dict, out: Path) -> int:
+    """Print the run's summary; the exit status (130 when training was interrupted)."""
+    best = "none yet" if summary["best_val_mse"] is None else f"{summary['best_val_mse']:.4f}"
+    print(f"{summary['steps']} steps ({summary['stop_reason']}); best validation MSE (scaled) {best}")
+    if summary["stop_reason"] == "interrupted":
+        print(f"resume with: rnnkit forecast train --resume {out}")
+        return 130
     if "test" in summary:
         print_table(summary["test"])
     else:
         print(f"no test evaluation: {summary.get('test_error')}")
     print(f"run saved in {out}; try: rnnkit forecast predict {out} --data FILE --plot forecast.png")
+    return 0
 
 
 def print_table(metrics: dict) -> None:

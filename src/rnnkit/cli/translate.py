@@ -83,8 +83,7 @@ def _decode_args(args) -> dict:
 
 def _train(args) -> int:
     if args.resume is not None:
-        _print_summary(translate.resume(args.resume, training_overrides(args)), args.resume)
-        return 0
+        return _print_summary(translate.resume(args.resume, training_overrides(args)), args.resume)
     if args.src is None:
         raise ValueError("--src (and --tgt, unless --src is a TSV of pairs) is required, or --resume RUN_DIR")
     if (args.val_src is None) != (args.val_tgt is None) or (args.test_src is None) != (args.test_ref is None):
@@ -105,16 +104,21 @@ def _train(args) -> int:
         clear_run_dir(out)
     val = (args.val_src, args.val_tgt) if args.val_src else None
     test = (args.test_src, args.test_ref) if args.test_src else None
-    _print_summary(translate.train(args.src, args.tgt, val, test, config, model, training_overrides(args), out), out)
-    return 0
+    return _print_summary(translate.train(args.src, args.tgt, val, test, config, model, training_overrides(args), out), out)
 
 
-def _print_summary(summary: dict, out: Path) -> None:
-    print(f"{summary['steps']} steps ({summary['stop_reason']}); best validation loss {summary['best_val_loss']:.4f} nats/token")
+def _print_summary(summary: dict, out: Path) -> int:
+    """Print the run's summary; the exit status (130 when training was interrupted)."""
+    best = "none yet" if summary["best_val_loss"] is None else f"{summary['best_val_loss']:.4f} nats/token"
+    print(f"{summary['steps']} steps ({summary['stop_reason']}); best validation loss {best}")
+    if summary["stop_reason"] == "interrupted":
+        print(f"resume with: rnnkit translate train --resume {out}")
+        return 130
     if "test" in summary:
         test = summary["test"]
         print(f"test: BLEU {test['bleu']:.2f}, chrF {test['chrf']:.2f} (beam {test['beam']}, {test['sentences']} sentences)")
     print(f"run saved in {out}; try: rnnkit translate run {out} \"a sentence\" --attention-plot attention.png")
+    return 0
 
 
 def _evaluate(args) -> int:

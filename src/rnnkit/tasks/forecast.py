@@ -199,6 +199,9 @@ def _fit(model, frame: Frame, train_data, data_config, training: TrainConfig, ou
 
     history = fit(model, train_data, training, loss_fn=loss_fn, run_dir=out, task=TASK, evaluate_fn=evaluate_fn, **fit_args)
     summary = {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_mse": history.best}
+    if history.stop_reason == "interrupted":
+        summary["test_error"] = "training was interrupted"
+        return summary
     try:
         summary["test"] = evaluate_run(out, None, "test", device_name=training.device)
     except ValueError as err:  # no test windows: say so instead of failing the finished run

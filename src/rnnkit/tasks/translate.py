@@ -193,7 +193,7 @@ def _fit(model, pairs, val_pairs, src_vocab, tgt_vocab, config, training, out, t
     history = fit(model, train_data, training, loss_fn=loss_fn, run_dir=out, task=TASK,
                   evaluate_fn=lambda m: validation_metrics(m, val_data, device), **fit_args)
     summary = {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_loss": history.best}
-    if test is not None:
+    if test is not None and history.stop_reason != "interrupted":
         summary["test"] = evaluate_run(out, test[0], test[1], beam_size=5, device_name=training.device)
     return summary
 
