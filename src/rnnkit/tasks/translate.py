@@ -299,7 +299,8 @@ def run(run_dir: Path, texts: list[str], beam_size: int = 5, attention_plot: Pat
         if hyp.attention is None:
             raise ValueError("this model has no attention (trained with --attention none); there is no map to plot")
         rows = translator.tgt.pieces(hyp.tokens) + (["</s>"] if hyp.finished else [])
-        plot_attention(hyp.attention[: len(rows)].numpy(), translator.src.pieces(src_ids), rows, Path(attention_plot))
+        weights = hyp.attention[: len(rows), : len(src_ids)].numpy()  # the batch may have padded the source
+        plot_attention(weights, translator.src.pieces(src_ids), rows, Path(attention_plot))
     return [text for text, _, _ in outputs]
 
 
