@@ -191,6 +191,14 @@ def test_train_evaluate_run_end_to_end(tmp_path, numbers, capsys, monkeypatch):
     plot = tmp_path / "attention.png"
     assert main(["translate", "run", str(run), "siebenundachtzig", "neun", "--attention-plot", str(plot)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2 and plot.is_file()
+    from rnnkit.tasks import translate
+
+    drawn = {}
+    monkeypatch.setattr(translate, "plot_attention", lambda w, src, tgt, path: drawn.update(w=w, src=src, tgt=tgt))
+    assert main(["translate", "run", str(run), "neun", "siebenundachtzig", "--attention-plot", str(plot)]) == 0
+    assert drawn["src"] == list("neun") and drawn["w"].shape == (len(drawn["tgt"]), 4)  # cropped to its own source
+    assert drawn["w"].sum(axis=1) == pytest.approx([1.0] * len(drawn["tgt"]), abs=1e-5)
+    capsys.readouterr()
     monkeypatch.setattr("sys.stdin", io.StringIO("elf\nzwölf\ndrei\n"))
     assert main(["translate", "run", str(run), "-", "--beam", "1"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
