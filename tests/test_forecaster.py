@@ -71,9 +71,10 @@ def test_quantile_head_brackets_the_median():
 
 
 @pytest.mark.parametrize("head", ["direct", "autoregressive"])
-@pytest.mark.parametrize("relative", [True, False])
-def test_never_reads_the_unknown_future(head, relative):
-    config = ForecasterConfig(num_features=3, num_targets=1, lookback=L, horizon=H, num_known=1, head=head, relative=relative, hidden_size=8)
+@pytest.mark.parametrize("relative, highway", [(True, True), (False, True), (True, False)])
+def test_never_reads_the_unknown_future(head, relative, highway):
+    config = ForecasterConfig(num_features=3, num_targets=1, lookback=L, horizon=H, num_known=1, head=head, relative=relative,
+                              highway=highway, hidden_size=8)
     model = Forecaster(config).eval()
     x = torch.randn(2, L + H, 3)
     leaked = x.clone()
@@ -95,14 +96,26 @@ def test_teacher_forced_decoder_in_one_call_equals_the_step_loop():
     torch.testing.assert_close(looped.train()(x, y), one_call)
 
 
-def test_relative_output_follows_a_level_shift():
-    config = ForecasterConfig(num_features=1, num_targets=1, lookback=L, horizon=H, hidden_size=8)
+@pytest.mark.parametrize("head", ["direct", "autoregressive"])
+def test_relative_output_follows_a_level_shift(head):
+    config = ForecasterConfig(num_features=1, num_targets=1, lookback=L, horizon=H, hidden_size=8, head=head)
     model = Forecaster(config).eval()
     x = torch.randn(2, L + H, 1)
     x[:, L:] = 0
     shifted = x.clone()
     shifted[:, :L] += 5.0
     torch.testing.assert_close(model(shifted), model(x) + 5.0)
+
+
+def test_highway_alone_is_the_linear_map_of_the_lookback():
+    config = ForecasterConfig(num_features=1, num_targets=1, lookback=L, horizon=H, hidden_size=8, relative=False)
+    model = Forecaster(config).eval()
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.zero_()
+    x = torch.randn(2, L + H, 1)
+    expected = (x[:, :L, 0] @ model.highway.weight.T + model.highway.bias).unsqueeze(-1)
+    torch.testing.assert_close(model(x)[..., 0], expected)
 
 
 def test_bad_shapes_and_settings_are_clear_errors():

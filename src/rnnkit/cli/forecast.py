@@ -49,6 +49,7 @@ def add_parser(subparsers) -> None:
     train.add_argument("--quantiles", help="comma-separated quantiles for --loss quantile (default 0.05,0.5,0.95)")
     train.add_argument("--teacher-forcing", type=float, help="autoregressive head: chance of feeding the true value (default 1)")
     train.add_argument("--no-relative", action="store_true", help="model the level itself, not the change from the last value")
+    train.add_argument("--no-highway", action="store_true", help="no linear map from the lookback to the forecast beside the RNN")
     add_training_flags(train)
     train.set_defaults(run=_train)
 
@@ -108,6 +109,8 @@ def _train(args) -> int:
         model["quantiles"] = _numbers(args.quantiles, float, "--quantiles")
     if args.no_relative:
         model["relative"] = False
+    if args.no_highway:
+        model["highway"] = False
     out = args.out or Path("runs") / "forecast"
     if args.overwrite:
         clear_run_dir(out)

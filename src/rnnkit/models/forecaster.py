@@ -28,7 +28,8 @@ class ForecasterConfig:
     """num_features F = num_targets D + past covariates + `num_known` K; `head` in direct |
     autoregressive; `distribution` in point (MSE) | gaussian (NLL) | quantile (pinball loss over
     `quantiles`); `teacher_forcing`: the chance an autoregressive decoder is fed the true previous value
-    in training (1.0 runs the decoder in one call)."""
+    in training (1.0 runs the decoder in one call); `highway` adds a linear map from each target's
+    lookback window to its forecast (LSTNet's autoregressive component), which the RNN corrects."""
 
     num_features: int
     num_targets: int
@@ -44,6 +45,7 @@ class ForecasterConfig:
     quantiles: tuple[float, ...] = (0.05, 0.5, 0.95)
     relative: bool = True
     teacher_forcing: float = 1.0
+    highway: bool = True
 
     def __post_init__(self) -> None:
         for name, value, options in (("head", self.head, HEADS), ("distribution", self.distribution, DISTRIBUTIONS),
@@ -84,6 +86,7 @@ class Forecaster(nn.Module):
         h = RNN_enc(x_{t-L..t-1})
         direct:          params = W [h ; known_{t..t+H-1}] + b                       (all steps at once)
         autoregressive:  s_0 = h;  s_j = RNN_dec([y_{j-1} ; known_j], s_{j-1});  params_j = W s_j + b
+        highway:         location += A y_{t-L..t-1} + a     (per target, A shared by all targets)
 
     >>> model = Forecaster(ForecasterConfig(num_features=3, num_targets=1, lookback=8, horizon=4, num_known=2))
     >>> model(torch.randn(2, 12, 3)).shape
@@ -104,6 +107,7 @@ class Forecaster(nn.Module):
         else:
             self.decoder = layer(c.num_targets + c.num_known, c.hidden_size, num_layers=c.num_layers, dropout=between)
             self.output = nn.Linear(c.hidden_size, c.num_targets * c.num_params)
+        self.highway = nn.Linear(c.lookback, c.horizon) if c.highway else None
 
     @classmethod
     def from_config(cls, config: ForecasterConfig) -> Forecaster:
@@ -125,27 +129,33 @@ class Forecaster(nn.Module):
         if anchor is not None:
             past = torch.cat([past[..., : c.num_targets] - anchor, past[..., c.num_targets :]], dim=-1)
         _, state = self.encoder(past)
+        base = None  # the highway's linear forecast (B, H, D), on the relative scale
+        if self.highway is not None:
+            base = self.highway(past[..., : c.num_targets].transpose(1, 2)).transpose(1, 2)
         if self.decoder is None:
             h = state[0] if isinstance(state, tuple) else state  # (layers, B, H)
             features = torch.cat([self.dropout(h[-1]), known.flatten(1)], dim=1)
-            params = self.output(features).view(-1, c.horizon, c.num_targets, c.num_params)
+            params = self._shift(self.output(features).view(-1, c.horizon, c.num_targets, c.num_params), base)
         else:
             relative_targets = None if targets is None else (targets - anchor if anchor is not None else targets)
-            params = self._decode(state, known, relative_targets)
+            params = self._decode(state, known, relative_targets, base)
         return self._shift(params, anchor)
 
-    def _decode(self, state, known: Tensor, targets: Tensor | None) -> Tensor:
+    def _decode(self, state, known: Tensor, targets: Tensor | None, base: Tensor | None) -> Tensor:
+        """Decoder outputs (+ the highway's `base`), each step fed the previous value: the true one
+        when teacher-forced, else its own point forecast."""
         c = self.config
         batch = known.shape[0]
         start = known.new_zeros(batch, 1, c.num_targets)  # the last observed value, on the relative scale
         if targets is not None and self.training and c.teacher_forcing >= 1.0:
             previous = torch.cat([start, targets[:, :-1]], dim=1)
             ys, _ = self.decoder(torch.cat([previous, known], dim=-1), state)
-            return self.output(self.dropout(ys)).view(batch, c.horizon, c.num_targets, c.num_params)
+            return self._shift(self.output(self.dropout(ys)).view(batch, c.horizon, c.num_targets, c.num_params), base)
         outputs, previous = [], start
         for j in range(c.horizon):
             ys, state = self.decoder(torch.cat([previous, known[:, j : j + 1]], dim=-1), state)
             params = self.output(self.dropout(ys)).view(batch, 1, c.num_targets, c.num_params)
+            params = self._shift(params, None if base is None else base[:, j : j + 1])
             outputs.append(params)
             previous = self._point(params).detach()
             if targets is not None and self.training and torch.rand(()) < c.teacher_forcing:
@@ -153,10 +163,10 @@ class Forecaster(nn.Module):
         return torch.cat(outputs, dim=1)
 
     def _shift(self, params: Tensor, anchor: Tensor | None) -> Tensor:
-        """Add the last observed value back to the location parameters (not to a Gaussian's scale)."""
+        """Add `anchor` (B, 1 or H, D) to the location parameters (not to a Gaussian's scale)."""
         if anchor is None:
             return params
-        shift = anchor.unsqueeze(-1)  # (B, 1, D, 1)
+        shift = anchor.unsqueeze(-1)  # (B, 1 or H, D, 1)
         if self.config.distribution == "gaussian":
             return torch.cat([params[..., :1] + shift, params[..., 1:]], dim=-1)
         return params + shift
