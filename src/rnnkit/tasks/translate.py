@@ -31,7 +31,7 @@ from rnnkit.training.rundir import load_trained_weights, read_run
 
 TASK = "translate"
 SPECIALS = 3  # <pad>, <bos>, <eos>
-MODEL_DEFAULTS = dict(embedding_size=256, hidden_size=256, cell="gru", bidirectional=True, attention="general", dropout=0.3)
+MODEL_DEFAULTS = dict(embedding_size=256, hidden_size=256, cell="gru", bidirectional=True, attention="additive", dropout=0.3)
 TRAIN_DEFAULTS = dict(epochs=10, lr=1e-3, clip_norm=1.0, monitor="val_loss", monitor_mode="min")
 
 
