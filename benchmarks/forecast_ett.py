@@ -30,7 +30,7 @@ def run_one(path: str, mode: str, horizon: int, seed: int, args) -> dict:
     targets = ("OT",) if mode == "uni" else COLUMNS
     data = forecast.ForecastDataConfig(targets=targets, time_column="date", split_rows=(8640, 2880, 2880), lookback=args.lookback,
                                        horizon=horizon, batch_size=args.batch_size)
-    model = {"cell": args.cell, "hidden_size": args.hidden_size, "head": args.head, "dropout": args.dropout}
+    model = {"cell": args.cell, "hidden_size": args.hidden_size, "head": args.head, "dropout": args.dropout, "highway": not args.no_highway}
     training = {"epochs": args.epochs, "lr": args.lr, "seed": seed, "progress": False, "device": args.device}
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -52,6 +52,7 @@ def main() -> int:
     parser.add_argument("--head", default="direct")
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--no-highway", action="store_true", help="the RNN alone, without the linear highway")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -71,7 +72,8 @@ def main() -> int:
                       f"linear {r['linear_mse']:.4f} ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
-    print(f"ETTh1, lookback {args.lookback}, {args.cell} {args.hidden_size} {args.head}, seeds {args.seeds}; MSE / MAE on z-scores (mean ± std over seeds)")
+    print(f"ETTh1, lookback {args.lookback}, {args.cell} {args.hidden_size} {args.head}{'' if args.no_highway else ' + highway'}, "
+          f"seeds {args.seeds}; MSE / MAE on z-scores (mean ± std over seeds)")
     print("| mode | H | rnnkit MSE | rnnkit MAE | persistence | seasonal naive | linear | LSTMa (Informer) | train s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for mode in args.modes:
