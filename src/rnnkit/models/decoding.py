@@ -71,9 +71,10 @@ def greedy_decode(model, src: Tensor, src_lengths: Tensor, max_len_a: float = 1.
 @torch.no_grad()
 def beam_search(model, src: Tensor, src_lengths: Tensor, beam_size: int = 5, length_penalty: float = 1.0,
                 max_len_a: float = 1.5, max_len_b: int = 10) -> list[Hypothesis]:
-    """Batched beam search: `beam_size` live hypotheses per source; a hypothesis ends at <eos>, and a
-    source is done when it has `beam_size` ended ones (or at its maximum length, where the live ones
-    end unfinished). Returns the best hypothesis per source by length-normalised score."""
+    """Batched beam search: `beam_size` live hypotheses per source; a hypothesis ends at <eos> (when
+    that ranks among the best `beam_size` candidates of its step), and a source is done when no live
+    hypothesis can still beat its best ended one (or at its maximum length, where the live ones end
+    unfinished). Returns the best hypothesis per source by length-normalised score."""
     if beam_size < 1:
         raise ValueError(f"beam_size must be at least 1; got {beam_size}")
     batch, k = src.shape[0], beam_size
@@ -98,21 +99,21 @@ def beam_search(model, src: Tensor, src_lengths: Tensor, beam_size: int = 5, len
         for b in range(batch):
             alive = []
             if not done[b]:
-                for score, index in zip(top_scores[b], top_index[b]):
+                for rank, (score, index) in enumerate(zip(top_scores[b], top_index[b])):
                     if score == float("-inf") or len(alive) == k:
                         break
                     source_row, token = b * k + index // vocab, index % vocab
-                    weights = attentions[source_row] + ([attention[source_row].cpu()] if attention is not None else [])
-                    if token == EOS:
-                        ended[b].append(_hypothesis(prefixes[source_row], score, weights, True, length_penalty))
-                    else:
+                    if token != EOS:
                         alive.append((source_row, token, score))
+                    elif rank < k:  # an ending counts when it ranks among the best k candidates (beam 1 = greedy)
+                        weights = attentions[source_row] + ([attention[source_row].cpu()] if attention is not None else [])
+                        ended[b].append(_hypothesis(prefixes[source_row], score, weights, True, length_penalty))
                 last_step = t + 1 >= limits[b]
                 if last_step:
                     for source_row, token, score in alive:
                         weights = attentions[source_row] + ([attention[source_row].cpu()] if attention is not None else [])
                         ended[b].append(_hypothesis(prefixes[source_row] + [token], score, weights, False, length_penalty))
-                if len(ended[b]) >= k or last_step or not alive:
+                if last_step or not alive or _settled(ended[b], alive, limits[b], length_penalty):
                     done[b] = True
             if done[b]:
                 alive = []
@@ -130,6 +131,15 @@ def beam_search(model, src: Tensor, src_lengths: Tensor, beam_size: int = 5, len
         scores = torch.tensor(next_scores, device=src.device).view(batch, k)
         state = select_state(state, select)
     return [max(hyps, key=lambda h: h.normalized) for hyps in ended]
+
+
+def _settled(ended: list[Hypothesis], alive: list, limit: int, alpha: float) -> bool:
+    """True when no live hypothesis can still beat the best ended one: a live score only falls as it
+    grows, so its best possible normalised score is its score over the length penalty at `limit`."""
+    if not ended:
+        return False
+    best_alive = max(score for _, _, score in alive)
+    return max(h.normalized for h in ended) >= length_normalize(best_alive, limit + 1, alpha)
 
 
 def _hypothesis(tokens: list[int], score: float, weights: list[Tensor], finished: bool, alpha: float) -> Hypothesis:
