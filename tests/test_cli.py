@@ -36,3 +36,13 @@ def test_unknown_cell_is_usage_error():
 def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "rnnkit", "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("rnnkit ")
+
+
+def test_report_stop_says_how_to_resume_an_interrupted_run(capsys, tmp_path):
+    from rnnkit.cli.common import report_stop
+
+    assert report_stop({"steps": 7, "stop_reason": "interrupted", "best": None}, "best", "best loss", "translate", tmp_path) is True
+    out = capsys.readouterr().out
+    assert "7 steps (interrupted); best loss none yet" in out and f"rnnkit translate train --resume {tmp_path}" in out
+    assert report_stop({"steps": 9, "stop_reason": "completed", "best": 0.5}, "best", "best loss", "forecast", tmp_path) is False
+    assert "best loss 0.5000" in capsys.readouterr().out

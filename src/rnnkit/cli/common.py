@@ -55,3 +55,14 @@ def clear_run_dir(path: Path) -> None:
 
 def model_overrides(args, names: dict[str, str]) -> dict:
     return {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag, None) is not None}
+
+
+def report_stop(summary: dict, best_key: str, label: str, task: str, out: Path) -> bool:
+    """Print the steps, why training stopped and the best validation figure; for an interrupted run
+    also how to resume it. True when the run was interrupted."""
+    best = summary[best_key]
+    print(f"{summary['steps']} steps ({summary['stop_reason']}); {label} {'none yet' if best is None else f'{best:.4f}'}")
+    if summary["stop_reason"] != "interrupted":
+        return False
+    print(f"resume with: rnnkit {task} train --resume {out}")
+    return True

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, training_overrides
+from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
 from rnnkit.data.timeseries import write_example
 from rnnkit.tasks import forecast
 
@@ -120,10 +120,7 @@ def _train(args) -> int:
 
 def _print_summary(summary: dict, out: Path) -> int:
     """Print the run's summary; the exit status (130 when training was interrupted)."""
-    best = "none yet" if summary["best_val_mse"] is None else f"{summary['best_val_mse']:.4f}"
-    print(f"{summary['steps']} steps ({summary['stop_reason']}); best validation MSE (scaled) {best}")
-    if summary["stop_reason"] == "interrupted":
-        print(f"resume with: rnnkit forecast train --resume {out}")
+    if report_stop(summary, "best_val_mse", "best validation MSE (scaled)", "forecast", out):
         return 130
     if "test" in summary:
         print_table(summary["test"])

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, training_overrides
+from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
 from rnnkit.data.parallel import write_number_corpus
 from rnnkit.tasks import translate
 
@@ -109,10 +109,7 @@ def _train(args) -> int:
 
 def _print_summary(summary: dict, out: Path) -> int:
     """Print the run's summary; the exit status (130 when training was interrupted)."""
-    best = "none yet" if summary["best_val_loss"] is None else f"{summary['best_val_loss']:.4f} nats/token"
-    print(f"{summary['steps']} steps ({summary['stop_reason']}); best validation loss {best}")
-    if summary["stop_reason"] == "interrupted":
-        print(f"resume with: rnnkit translate train --resume {out}")
+    if report_stop(summary, "best_val_loss", "best validation loss (nats/token)", "translate", out):
         return 130
     if "test" in summary:
         test = summary["test"]
