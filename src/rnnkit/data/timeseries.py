@@ -239,6 +239,15 @@ def calendar_features(times: np.ndarray, step) -> tuple[np.ndarray, list[str]]:
     return np.stack(columns, axis=1), names
 
 
+def natural_seasons(table: Table) -> tuple[int, ...]:
+    """A day and a week, in time steps, when the steps divide them (hourly data: 24 and 168)."""
+    if not table.is_datetime:
+        return ()
+    step = time_step(table.times)
+    spans = (np.timedelta64(1, "D"), np.timedelta64(7, "D"))
+    return tuple(int(span // step) for span in spans if span >= step and span % step == np.timedelta64(0, "s"))
+
+
 def future_times(times: np.ndarray, count: int) -> np.ndarray:
     """The `count` timestamps after the last one, at the series' step."""
     step = time_step(times)

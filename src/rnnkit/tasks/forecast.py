@@ -21,6 +21,7 @@ from rnnkit.data.timeseries import (
     Table,
     calendar_features,
     future_times,
+    natural_seasons,
     read_rows,
     split_future_rows,
     table_from_rows,
@@ -207,15 +208,6 @@ def _fit(model, frame: Frame, train_data, data_config, training: TrainConfig, ou
     except ValueError as err:  # no test windows: say so instead of failing the finished run
         summary["test_error"] = str(err)
     return summary
-
-
-def natural_seasons(table: Table) -> tuple[int, ...]:
-    """A day and a week, in time steps, when the steps divide them (hourly data: 24 and 168)."""
-    if not table.is_datetime:
-        return ()
-    step = time_step(table.times)
-    spans = (np.timedelta64(1, "D"), np.timedelta64(7, "D"))
-    return tuple(int(span // step) for span in spans if span >= step and span % step == np.timedelta64(0, "s"))
 
 
 def fit_linear_baseline(frame: Frame, config: ForecastDataConfig) -> LinearBaseline:
