@@ -223,3 +223,12 @@ def test_bad_input_is_one_clear_line(tmp_path, numbers, capsys):
     assert "has no attention" in capsys.readouterr().err
     assert main(["translate", "run", str(run), ""]) == 1
     assert "input line 1 is empty" in capsys.readouterr().err
+
+
+def test_shared_embeddings_and_tied_output_share_one_matrix():
+    config = Seq2SeqConfig(src_vocab_size=12, tgt_vocab_size=12, embedding_size=8, hidden_size=8, share_embeddings=True, tie_output=True)
+    model = Seq2Seq(config)
+    assert model.src_embed.weight is model.tgt_embed.weight is model.output.weight
+    assert model(torch.randint(3, 12, (2, 4)), torch.tensor([4, 2]), torch.randint(3, 12, (2, 3))).shape == (2, 3, 12)
+    with pytest.raises(ValueError, match="share_embeddings needs one shared vocabulary"):
+        Seq2SeqConfig(src_vocab_size=12, tgt_vocab_size=9, share_embeddings=True)
