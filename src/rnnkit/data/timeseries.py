@@ -60,7 +60,7 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], str]:
     delimiter = "\t" if "\t" in first else (";" if ";" in first and "," not in first else ",")
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     header = [name.strip() for name in rows[0]]
-    data = [row for row in rows[1:]]
+    data = rows[1:]
     if not data:
         raise ValueError(f"{path} has a header but no rows")
     return header, data, str(path)

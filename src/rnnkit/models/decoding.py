@@ -52,12 +52,13 @@ def greedy_decode(model, src: Tensor, src_lengths: Tensor, max_len_a: float = 1.
         logp, state, attention = model.step(tokens, memory, state)
         best, tokens = logp.max(dim=-1)
         best, chosen = best.tolist(), tokens.tolist()
+        step_weights = None if attention is None else attention.cpu()  # one transfer per step
         for b in range(batch):
             if done[b]:
                 continue
             scores[b] += best[b]
-            if attention is not None:
-                weights[b].append(attention[b].cpu())
+            if step_weights is not None:
+                weights[b].append(step_weights[b])
             if chosen[b] == EOS:
                 done[b] = finished[b] = True
             else:
@@ -91,6 +92,7 @@ def beam_search(model, src: Tensor, src_lengths: Tensor, beam_size: int = 5, len
     done = [False] * batch
     for t in range(max(limits)):
         logp, state, attention = model.step(tokens, memory, state)
+        step_weights = None if attention is None else attention.cpu()  # one transfer per step
         vocab = logp.shape[-1]
         total = (scores.unsqueeze(-1) + logp.view(batch, k, vocab)).view(batch, -1)
         top_scores, top_index = total.topk(min(2 * k, total.shape[1]), dim=1)
@@ -106,13 +108,11 @@ def beam_search(model, src: Tensor, src_lengths: Tensor, beam_size: int = 5, len
                     if token != EOS:
                         alive.append((source_row, token, score))
                     elif rank < k:  # an ending counts when it ranks among the best k candidates (beam 1 = greedy)
-                        weights = attentions[source_row] + ([attention[source_row].cpu()] if attention is not None else [])
-                        ended[b].append(_hypothesis(prefixes[source_row], score, weights, True, length_penalty))
+                        ended[b].append(_hypothesis(prefixes[source_row], score, _with_step(attentions, step_weights, source_row), True, length_penalty))
                 last_step = t + 1 >= limits[b]
                 if last_step:
                     for source_row, token, score in alive:
-                        weights = attentions[source_row] + ([attention[source_row].cpu()] if attention is not None else [])
-                        ended[b].append(_hypothesis(prefixes[source_row] + [token], score, weights, False, length_penalty))
+                        ended[b].append(_hypothesis(prefixes[source_row] + [token], score, _with_step(attentions, step_weights, source_row), False, length_penalty))
                 if last_step or not alive or _settled(ended[b], alive, limits[b], length_penalty):
                     done[b] = True
             if done[b]:
@@ -126,11 +126,16 @@ def beam_search(model, src: Tensor, src_lengths: Tensor, beam_size: int = 5, len
             break
         select = torch.tensor(next_rows, device=src.device)
         prefixes = [prefixes[r] + [tok] for r, tok in zip(next_rows, next_tokens)]
-        attentions = [attentions[r] + ([attention[r].cpu()] if attention is not None else []) for r in next_rows]
+        attentions = [_with_step(attentions, step_weights, r) for r in next_rows]
         tokens = torch.tensor(next_tokens, device=src.device)
         scores = torch.tensor(next_scores, device=src.device).view(batch, k)
         state = select_state(state, select)
     return [max(hyps, key=lambda h: h.normalized) for hyps in ended]
+
+
+def _with_step(attentions: list[list[Tensor]], step_weights: Tensor | None, row: int) -> list[Tensor]:
+    """Row `row`'s attention rows so far, with this step's."""
+    return attentions[row] + ([step_weights[row]] if step_weights is not None else [])
 
 
 def _settled(ended: list[Hypothesis], alive: list, limit: int, alpha: float) -> bool:

@@ -10,7 +10,7 @@ linear baseline are fitted on the training rows only.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +87,8 @@ class ForecastDataConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> ForecastDataConfig:
-        tuples = {f.name for f in fields(cls) if "tuple" in str(f.type)}
+        """From JSON, where the tuples came back as lists."""
+        tuples = ("targets", "covariates", "known", "split", "split_rows")
         return cls(**{k: tuple(v) if k in tuples and v is not None else v for k, v in values.items()})
 
 
@@ -234,7 +235,8 @@ def validation_metrics(model: Forecaster, data: WindowBatches, device) -> dict:
             sums.add(model.forecast(params).mean, batch.targets)
     finally:
         model.train(was_training)
-    return {"loss": loss / len(data.origins), "mse": sums.result()["mse"], "mae": sums.result()["mae"]}
+    errors = sums.result()
+    return {"loss": loss / len(data.origins), "mse": errors["mse"], "mae": errors["mae"]}
 
 
 # -- evaluate and predict from a run directory ------------------------------------------------------------

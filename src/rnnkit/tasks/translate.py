@@ -143,17 +143,22 @@ def _split_validation(pairs: Pairs, size: int, seed: int) -> tuple[Pairs, Pairs]
     return pick(train, pairs.source), pick(val, f"{pairs.source} (held-out {size})")
 
 
+def load_training_pairs(src: str, tgt: str | None, val, config: TranslateDataConfig, seed: int) -> tuple[Pairs, Pairs]:
+    """(training pairs, validation pairs): from `val` (source, target files) when given, else held out
+    of the training pairs with `seed` (the same pairs again when a run resumes)."""
+    pairs = read_pairs(src, tgt, config.skip_empty)
+    if val is None:
+        return _split_validation(pairs, config.val_size, seed)
+    return pairs, read_pairs(val[0], val[1], config.skip_empty)
+
+
 # -- train ----------------------------------------------------------------------------------------------------
 def train(src: str, tgt: str | None, val: tuple[str, str | None] | None, test: tuple[str, str] | None, config: TranslateDataConfig,
           model_overrides: dict, train_overrides: dict, out: Path) -> dict:
     """Train a translation model on `src`/`tgt` (or a TSV `src` with tgt None) into `out`; evaluate
     BLEU on `test` (source file, reference file) with beam search at the end when given."""
     training = TrainConfig(**{**TRAIN_DEFAULTS, **train_overrides})
-    pairs = read_pairs(src, tgt, config.skip_empty)
-    if val is None:
-        pairs, val_pairs = _split_validation(pairs, config.val_size, training.seed)
-    else:
-        val_pairs = read_pairs(val[0], val[1], config.skip_empty)
+    pairs, val_pairs = load_training_pairs(src, tgt, val, config, training.seed)
     if config.shared_vocab:
         src_vocab = tgt_vocab = Vocab.fit(config.src_tokenizer, pairs.sources + pairs.targets, config)
     else:
@@ -171,11 +176,7 @@ def resume(out: Path, overrides: dict) -> dict:
     saved = read_json(Path(out) / "translate.json")
     config, paths = TranslateDataConfig(**saved["data"]), saved["paths"]
     training = TrainConfig.from_dict({**run["training"], **overrides})
-    pairs = read_pairs(paths["src"], paths["tgt"], config.skip_empty)
-    if paths["val"] is None:
-        pairs, val_pairs = _split_validation(pairs, config.val_size, training.seed)
-    else:
-        val_pairs = read_pairs(paths["val"][0], paths["val"][1], config.skip_empty)
+    pairs, val_pairs = load_training_pairs(paths["src"], paths["tgt"], paths["val"], config, training.seed)
     src_vocab = Vocab.from_dict(read_json(Path(out) / "vocab_src.json"))
     tgt_vocab = Vocab.from_dict(read_json(Path(out) / "vocab_tgt.json"))
     model = Seq2Seq.from_config(Seq2SeqConfig(**run["model"]["config"]))
