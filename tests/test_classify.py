@@ -123,6 +123,16 @@ def test_numeric_ts_train_and_evaluate(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["accuracy"] >= 0.9
     assert json.loads((run / "encoder.json").read_text())["kind"] == "numeric"
 
+    # no validation (every example trains, the last weights are kept), through a convolutional front end
+    run = tmp_path / "run-all"
+    assert main(["classify", "train", "--data", str(path), "--out", str(run), *FAST, "--epochs", "20", "--val-fraction", "0",
+                 "--conv-layers", "2", "--conv-kernel", "3"]) == 0
+    assert "no validation data, so the last weights are kept" in capsys.readouterr().out
+    assert not (run / "best").exists() and (run / "last").is_dir()
+    assert json.loads((run / "run.json").read_text())["model"]["config"]["conv_layers"] == 2
+    assert main(["classify", "evaluate", str(run), "--data", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] >= 0.9
+
 
 def _bad(tmp_path, name, text):
     path = tmp_path / name
@@ -166,3 +176,33 @@ def test_resume_continues_on_the_same_data(tmp_path, text_files, capsys):
     assert main(["classify", "train", "--resume", str(run), "--epochs", "5", "--no-progress", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert int(out.split(" steps")[0]) == first // 3 * 5 and "test accuracy" in out
+
+
+def test_conv_front_end_keeps_padding_invariance_and_overfits_series():
+    model = SequenceClassifier(SequenceClassifierConfig(num_classes=2, input_size=2, hidden_size=8, embedding_size=8,
+                                                        conv_layers=2, conv_kernel=3, pooling="mean")).eval()
+    x, lengths = torch.randn(3, 7, 2), torch.tensor([7, 3, 5])
+    padded = torch.cat([x, 1e3 * torch.randn(3, 4, 2)], dim=1)
+    torch.testing.assert_close(model(x, lengths), model(padded, lengths))
+    g = torch.Generator().manual_seed(0)
+    peaked = [torch.randn(n, 1, generator=g) * 0.1 + (torch.arange(n) == n // 2).float().unsqueeze(1) for n in (9, 12, 10, 11, 9)]
+    flat = [torch.randn(n, 1, generator=g) * 0.1 for n in (10, 9, 12, 11, 10)]
+    config = SequenceClassifierConfig(num_classes=2, input_size=1, hidden_size=16, conv_layers=2, conv_kernel=3, pooling="max")
+    assert _tiny_fit(peaked + flat, [1] * 5 + [0] * 5, config)["accuracy"] == 1.0
+
+
+def test_word_dropout_replaces_tokens_while_training_only():
+    config = SequenceClassifierConfig(num_classes=2, vocab_size=50, hidden_size=8, embedding_size=8, word_dropout=0.5, dropout=0.0)
+    model = SequenceClassifier(config)
+    seen = []
+    model.embed.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    ids = torch.randint(1, 50, (4, 30))
+    model.eval()(ids)
+    assert torch.equal(seen[-1], ids)
+    model.train()(ids)
+    dropped = seen[-1] == 0
+    assert 0.3 < dropped.float().mean() < 0.7 and torch.equal(seen[-1][~dropped], ids[~dropped])
+    with pytest.raises(ValueError, match="word_dropout applies to token inputs"):
+        SequenceClassifierConfig(num_classes=2, input_size=3, word_dropout=0.1)
+    with pytest.raises(ValueError, match="conv_kernel odd"):
+        SequenceClassifierConfig(num_classes=2, input_size=3, conv_layers=1, conv_kernel=4)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, training_overrides
+from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
 from rnnkit.tasks import classify
 
 
@@ -23,7 +23,10 @@ def add_parser(subparsers) -> None:
                              "  rnnkit classify train --data reviews.csv --text-column review --label-column stars --out runs/reviews\n"
                              "  rnnkit classify train --data NATOPS_TRAIN.ts --test NATOPS_TEST.ts --out runs/natops")
     train.add_argument("--data", help="training file (required unless --resume)")
-    train.add_argument("--val", help="validation file (default: a stratified 10%% of --data)")
+    train.add_argument("--val", help="validation file (default: a stratified --val-fraction of --data)")
+    train.add_argument("--val-fraction", type=float, default=0.1,
+                       help="share of --data held out to validate when there is no --val (default 0.1); "
+                       "0: no validation, the run keeps its last weights")
     train.add_argument("--test", help="test file, evaluated at the end")
     _classify_data_flags(train)
     train.add_argument("--tokenizer", choices=["word", "char"], default="word")
@@ -32,6 +35,9 @@ def add_parser(subparsers) -> None:
     train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
     train.add_argument("--pooling", choices=["last", "mean", "max", "attention"])
     train.add_argument("--embedding-size", type=int)
+    train.add_argument("--conv-layers", type=int, help="convolution blocks before the RNN (default 0: none)")
+    train.add_argument("--conv-kernel", type=int, help="their width in steps, odd (default 5)")
+    train.add_argument("--word-dropout", type=float, help="text: chance of replacing a token by <unk> while training (default 0)")
     train.add_argument("--class-weights", choices=["none", "balanced"], default="none")
     add_training_flags(train)
     train.set_defaults(run=_classify_train)
@@ -76,12 +82,14 @@ def _classify_train(args) -> int:
         return 0
     if args.data is None:
         raise ValueError("--data TRAIN_FILE is required (or --resume RUN_DIR)")
-    extra = {"tokenizer": args.tokenizer, "lowercase": args.lowercase, "min_freq": args.min_freq, "class_weights": args.class_weights}
+    extra = {"tokenizer": args.tokenizer, "lowercase": args.lowercase, "min_freq": args.min_freq, "class_weights": args.class_weights,
+             "val_fraction": args.val_fraction}
     if args.batch_size is not None:
         extra["batch_size"] = args.batch_size
     data_config = _classify_data_config(args, **extra)
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
-                                   "embedding_size": "embedding_size", "bidirectional": "bidirectional", "pooling": "pooling"})
+                                   "embedding_size": "embedding_size", "bidirectional": "bidirectional", "pooling": "pooling",
+                                   "conv_layers": "conv_layers", "conv_kernel": "conv_kernel", "word_dropout": "word_dropout"})
     out = args.out or Path("runs") / "classify"
     if args.overwrite:
         clear_run_dir(out)
@@ -91,10 +99,12 @@ def _classify_train(args) -> int:
 
 
 def _print_classify_summary(summary: dict, out: Path) -> None:
-    line = f"{summary['steps']} steps ({summary['stop_reason']}); best validation accuracy {summary['best_val_accuracy']:.4f}"
+    if summary["best_val_accuracy"] is None and summary["stop_reason"] != "interrupted":
+        print(f"{summary['steps']} steps ({summary['stop_reason']}); no validation data, so the last weights are kept")
+    elif report_stop(summary, "best_val_accuracy", "best validation accuracy", "classify", out):
+        return
     if "test" in summary:
-        line += f"; test accuracy {summary['test']['accuracy']:.4f}, macro-F1 {summary['test']['macro_f1']:.4f}"
-    print(line)
+        print(f"test accuracy {summary['test']['accuracy']:.4f}, macro-F1 {summary['test']['macro_f1']:.4f}")
     print(f"run saved in {out}; try: rnnkit classify evaluate {out} --data FILE")
 
 

@@ -1,7 +1,8 @@
 """Layers that run cells over time (RNN, LSTM, GRU; stacked, bidirectional, lengths, two kernels)
-and attention over sequences."""
+attention over sequences, and a convolutional front end."""
 
 from rnnkit.layers.attention import AdditiveAttention, Attention, AttentionPooling, DotAttention, GeneralAttention
+from rnnkit.layers.convolution import ConvFrontEnd, MaskedBatchNorm1d
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, KernelChoice, RecurrentLayer
 
 # The one mapping from a cell name (as on the command line and in configs) to its layer class.
@@ -10,5 +11,5 @@ RECURRENT_LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 __all__ = [
     "RECURRENT_LAYERS",
     "GRU", "LSTM", "RNN", "AdditiveAttention", "Attention", "AttentionPooling", "DotAttention",
-    "GeneralAttention", "KernelChoice", "RecurrentLayer",
+    "ConvFrontEnd", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer",
 ]

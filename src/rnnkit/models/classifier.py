@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS, AttentionPooling
+from rnnkit.layers import RECURRENT_LAYERS, AttentionPooling, ConvFrontEnd
 from rnnkit.ops.lengths import length_mask
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -18,7 +18,12 @@ POOLINGS = ("last", "mean", "max", "attention")
 class SequenceClassifierConfig:
     """Exactly one of `vocab_size` (token ids in, through an embedding of `embedding_size`) and
     `input_size` (numeric features in, through a linear projection to `embedding_size`).
-    `pooling` in last | mean | max | attention."""
+    `pooling` in last | mean | max | attention.
+
+    `conv_layers` > 0 puts that many convolution blocks (width `conv_kernel`, `embedding_size`
+    channels, batch norm over valid steps, ReLU; layers.ConvFrontEnd) between the input and the RNN,
+    as in DeepConvLSTM: local shapes first, their order second. `word_dropout` (token inputs only)
+    replaces each token by <unk> (id 0) with that probability while training."""
 
     num_classes: int
     vocab_size: int | None = None
@@ -31,6 +36,9 @@ class SequenceClassifierConfig:
     pooling: str = "last"
     dropout: float = 0.2
     attention_size: int = 64
+    conv_layers: int = 0
+    conv_kernel: int = 5
+    word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if (self.vocab_size is None) == (self.input_size is None):
@@ -41,6 +49,12 @@ class SequenceClassifierConfig:
             raise ValueError(f"pooling must be one of {POOLINGS}; got {self.pooling!r}")
         if self.cell not in RECURRENT_LAYERS:
             raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}; got {self.cell!r}")
+        if self.conv_layers < 0 or self.conv_kernel < 1 or self.conv_kernel % 2 == 0:
+            raise ValueError(f"conv_layers must be >= 0 and conv_kernel odd and >= 1; got {self.conv_layers}, {self.conv_kernel}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1); got {self.word_dropout}")
+        if self.word_dropout and self.vocab_size is None:
+            raise ValueError("word_dropout applies to token inputs (vocab_size), not numeric features")
 
 
 class SequenceClassifier(nn.Module):
@@ -63,6 +77,8 @@ class SequenceClassifier(nn.Module):
             self.embed = nn.Embedding(config.vocab_size, config.embedding_size)
         else:
             self.embed = nn.Linear(config.input_size, config.embedding_size)
+        self.convs = (ConvFrontEnd(config.embedding_size, config.embedding_size, config.conv_layers, config.conv_kernel)
+                      if config.conv_layers else None)
         self.rnn = RECURRENT_LAYERS[config.cell](
             config.embedding_size, config.hidden_size, num_layers=config.num_layers,
             bidirectional=config.bidirectional, dropout=config.dropout if config.num_layers > 1 else 0.0,
@@ -78,7 +94,12 @@ class SequenceClassifier(nn.Module):
 
     def encode(self, inputs: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """(pooled (B, D*H), attention weights (B, T) for attention pooling, else None)."""
-        ys, state = self.rnn(self.dropout(self.embed(inputs)), lengths=lengths)
+        if self.training and self.config.word_dropout:
+            inputs = inputs.masked_fill(torch.rand(inputs.shape, device=inputs.device) < self.config.word_dropout, 0)
+        xs = self.embed(inputs)
+        if self.convs is not None:
+            xs = self.convs(xs, lengths)
+        ys, state = self.rnn(self.dropout(xs), lengths=lengths)
         pooling = self.config.pooling
         if pooling == "attention":
             return self.attention(ys, lengths=lengths)

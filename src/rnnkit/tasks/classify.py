@@ -4,7 +4,9 @@ and predicts from a run directory.
 
 Text: CSV/TSV with named columns or label/text line formats (data.labelled_text), tokenized by words
 (or characters). Numeric: UCR/UEA .ts, label-first tables, NPZ (data.series), standardised per channel
-with statistics of the training data. Without --val, a stratified 10% of the training data validates.
+with statistics of the training data. Without --val, a stratified 10% of the training data validates;
+with --val-fraction 0 nothing does, and the run keeps its last weights (for tiny sets where a holdout
+of a few examples would choose noise: pick the epochs by cross-validation instead).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class ClassifyDataConfig:
     batch_size: int = 32
     val_fraction: float = 0.1
     class_weights: str = "none"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1) (0: no validation, keep the last weights); got {self.val_fraction}")
 
 
 # Defaults per kind of input; flags override any of them.
@@ -170,7 +176,7 @@ class Prepared:
     """Batches ready for training, and what was fitted on the training data to make them."""
 
     train: PaddedBatches
-    val: PaddedBatches
+    val: PaddedBatches | None
     encoder: Encoder
     names: list[str]
 
@@ -185,7 +191,9 @@ def prepare(train_path: str, val_path: str | None, config: ClassifyDataConfig, s
         names = sorted(set(labels), key=_label_order)
         if len(names) < 2:
             raise ValueError(f"{source}: every training example has the label {names[0]!r}; a classifier needs at least two classes")
-    if val_path is None:
+    if val_path is None and config.val_fraction == 0:
+        val_raw = None
+    elif val_path is None:
         train_rows, val_rows = stratified_split(labels, config.val_fraction, seed)
         val_raw, val_labels, val_source = [raw[i] for i in val_rows], [labels[i] for i in val_rows], f"{source} (held-out {config.val_fraction:.0%})"
         raw, labels = [raw[i] for i in train_rows], [labels[i] for i in train_rows]
@@ -195,7 +203,7 @@ def prepare(train_path: str, val_path: str | None, config: ClassifyDataConfig, s
         encoder = Encoder.fit(kind, config, raw)
     encode = encoder.texts if kind == "text" else (lambda values, source: encoder.series(values))
     train = PaddedBatches(encode(raw, source), label_indices(labels, names, source), config.batch_size)
-    val = PaddedBatches(encode(val_raw, val_source), label_indices(val_labels, names, val_source), 256, shuffle=False)
+    val = None if val_raw is None else PaddedBatches(encode(val_raw, val_source), label_indices(val_labels, names, val_source), 256, shuffle=False)
     return Prepared(train, val, encoder, names)
 
 
@@ -231,8 +239,8 @@ def resume(out: Path, overrides: dict) -> dict:
 def _fit(model, data: Prepared, training: TrainConfig, weights, out: Path, test_path, config, **fit_args) -> dict:
     device = resolve_device(training.device)
     loss_fn = classification_loss(weights)
-    history = fit(model, data.train, training, loss_fn=loss_fn, run_dir=out, task=TASK,
-                  evaluate_fn=lambda m: evaluate_batches(m, data.val, data.names, device), **fit_args)
+    evaluate_fn = None if data.val is None else (lambda m: evaluate_batches(m, data.val, data.names, device))
+    history = fit(model, data.train, training, loss_fn=loss_fn, run_dir=out, task=TASK, evaluate_fn=evaluate_fn, **fit_args)
     summary = {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_accuracy": history.best}
     if test_path is not None:
         summary["test"] = evaluate_run(out, test_path, config, training.device)
