@@ -184,6 +184,18 @@ def test_early_stopping_when_validation_gets_worse():
     assert min(val[-2:]) > history.best
 
 
+def test_best_counts_the_final_evaluation(tmp_path):
+    calls = []
+
+    def improving(model):  # every evaluation is better than the one before, the final one best of all
+        calls.append(len(calls))
+        return {"accuracy": float(len(calls))}
+
+    history = fit(TokenModel(ToyConfig()), token_streams(), TrainConfig(epochs=2, monitor="val_accuracy", monitor_mode="max", **QUIET),
+                  loss_fn=LM_LOSS, evaluate_fn=improving, run_dir=tmp_path / "run")
+    assert history.metric("val", "accuracy")[-1] == history.best == float(len(calls)) and len(calls) >= 2
+
+
 def test_callback_can_stop_training():
     def stop(record):
         if record["step"] == 3:

@@ -348,10 +348,10 @@ def _restore(run_dir, model, optimizer, scheduler, config, processes):
 
 def _finish(run: _Run) -> History:
     history, progress = run.history, run.progress
-    history.steps, history.best, history.best_step = progress.step, progress.best, progress.best_step
-    history.clip_fraction = progress.clipped_steps / max(progress.step, 1)
     if history.stop_reason in ("completed", "max_steps") and run.last_eval_step != progress.step:
         _evaluate(run)  # the final state is evaluated and saved
+    history.steps, history.best, history.best_step = progress.step, progress.best, progress.best_step
+    history.clip_fraction = progress.clipped_steps / max(progress.step, 1)
     if run.processes.is_main and run.run_dir is not None:
         plot_losses(read_metrics(run.run_dir), run.run_dir / "plots" / "loss.png")
         if run.config.grad_flow:
