@@ -206,3 +206,17 @@ def test_word_dropout_replaces_tokens_while_training_only():
         SequenceClassifierConfig(num_classes=2, input_size=3, word_dropout=0.1)
     with pytest.raises(ValueError, match="conv_kernel odd"):
         SequenceClassifierConfig(num_classes=2, input_size=3, conv_layers=1, conv_kernel=4)
+
+
+def test_bpe_subwords_reach_words_training_never_saw(tmp_path, text_files, capsys):
+    train, test = text_files
+    run = tmp_path / "run"
+    assert main(["classify", "train", "--data", str(train), "--out", str(run), *FAST, "--tokenizer", "bpe", "--vocab-size", "300",
+                 "--lowercase", "--word-dropout", "0.1"]) == 0
+    capsys.readouterr()
+    assert json.loads((run / "encoder.json").read_text())["tokenizer"]["kind"] == "bpe"
+    texts = tmp_path / "new.txt"
+    texts.write_text("WONDERFULLY boring\n")  # an unseen word and case: no <unk>, pieces instead
+    assert main(["classify", "predict", str(run), "--data", str(texts), "--jsonl"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["label"] in ("pos", "neg") and "not in the vocabulary" not in err

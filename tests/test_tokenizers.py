@@ -52,3 +52,9 @@ def test_saved_vocabulary_round_trips_through_json(make):
 def test_unknown_kind_is_an_error():
     with pytest.raises(ValueError, match="unknown tokenizer kind 'sentencepiece'"):
         tokenizer_from_dict({"kind": "sentencepiece"})
+
+
+def test_bpe_can_fold_case_and_keeps_doing_so_after_saving():
+    tok = BPETokenizer.fit([TEXT * 10], vocab_size=280, lowercase=True)
+    again = tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))
+    assert again.encode("THE CAT").ids == tok.encode("the cat").ids == again.encode("the cat").ids

@@ -29,7 +29,9 @@ def add_parser(subparsers) -> None:
                        "0: no validation, the run keeps its last weights")
     train.add_argument("--test", help="test file, evaluated at the end")
     _classify_data_flags(train)
-    train.add_argument("--tokenizer", choices=["word", "char"], default="word")
+    train.add_argument("--tokenizer", choices=["word", "char", "bpe"], default="word",
+                       help="text: words, characters or byte-level BPE subwords (the bpe extra)")
+    train.add_argument("--vocab-size", type=int, default=8000, help="BPE vocabulary size (default 8000)")
     train.add_argument("--lowercase", action="store_true")
     train.add_argument("--min-freq", type=int, default=1)
     train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
@@ -82,7 +84,7 @@ def _classify_train(args) -> int:
         return 0
     if args.data is None:
         raise ValueError("--data TRAIN_FILE is required (or --resume RUN_DIR)")
-    extra = {"tokenizer": args.tokenizer, "lowercase": args.lowercase, "min_freq": args.min_freq, "class_weights": args.class_weights,
+    extra = {"tokenizer": args.tokenizer, "vocab_size": args.vocab_size, "lowercase": args.lowercase, "min_freq": args.min_freq, "class_weights": args.class_weights,
              "val_fraction": args.val_fraction}
     if args.batch_size is not None:
         extra["batch_size"] = args.batch_size

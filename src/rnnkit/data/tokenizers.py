@@ -115,9 +115,12 @@ class BPETokenizer:
         self.backend = backend
 
     @classmethod
-    def fit(cls, texts: Iterable[str], *, vocab_size: int = 2000) -> BPETokenizer:
+    def fit(cls, texts: Iterable[str], *, vocab_size: int = 2000, lowercase: bool = False) -> BPETokenizer:
+        """Learn merges from `texts`; `lowercase` folds case before everything (kept when saved)."""
         tokenizers = _tokenizers()
         backend = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token=UNK))
+        if lowercase:
+            backend.normalizer = tokenizers.normalizers.Lowercase()
         backend.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
         backend.decoder = tokenizers.decoders.ByteLevel()
         trainer = tokenizers.trainers.BpeTrainer(

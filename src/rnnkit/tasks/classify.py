@@ -2,8 +2,8 @@
 series. Reads the data, builds a SequenceClassifier, trains it with the shared loop, and evaluates
 and predicts from a run directory.
 
-Text: CSV/TSV with named columns or label/text line formats (data.labelled_text), tokenized by words
-(or characters). Numeric: UCR/UEA .ts, label-first tables, NPZ (data.series), standardised per channel
+Text: CSV/TSV with named columns or label/text line formats (data.labelled_text), tokenized by words,
+characters or byte-level BPE (subwords: a word training never saw still reaches the model in pieces). Numeric: UCR/UEA .ts, label-first tables, NPZ (data.series), standardised per channel
 with statistics of the training data. Without --val, a stratified 10% of the training data validates;
 with --val-fraction 0 nothing does, and the run keeps its last weights (for tiny sets where a holdout
 of a few examples would choose noise: pick the epochs by cross-validation instead).
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from rnnkit.data import PaddedBatches, tokenizer_from_dict
 from rnnkit.data.labelled_text import read_labelled_text, read_unlabelled_text
 from rnnkit.data.series import Series, Standardizer, fill_missing, read_series
-from rnnkit.data.tokenizers import CharTokenizer, WordTokenizer
+from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 from rnnkit.models import SequenceClassifier, SequenceClassifierConfig
 from rnnkit.training import TrainConfig, fit
 from rnnkit.training.checkpoint import read_json
@@ -45,6 +45,7 @@ class ClassifyDataConfig:
     skip_bad_rows: bool = False
     encoding_errors: str = "strict"
     tokenizer: str = "word"
+    vocab_size: int = 8000
     lowercase: bool = False
     min_freq: int = 1
     fill_missing: str | None = None
@@ -104,6 +105,8 @@ class Encoder:
         if kind == "text":
             if config.tokenizer == "char":
                 return cls(kind, tokenizer=CharTokenizer.fit(examples))
+            if config.tokenizer == "bpe":
+                return cls(kind, tokenizer=BPETokenizer.fit(examples, vocab_size=config.vocab_size, lowercase=config.lowercase))
             return cls(kind, tokenizer=WordTokenizer.fit(examples, lowercase=config.lowercase, min_freq=config.min_freq))
         return cls(kind, scaler=Standardizer.fit(examples))
 
