@@ -220,3 +220,28 @@ def test_bpe_subwords_reach_words_training_never_saw(tmp_path, text_files, capsy
     assert main(["classify", "predict", str(run), "--data", str(texts), "--jsonl"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["label"] in ("pos", "neg") and "not in the vocabulary" not in err
+
+
+def test_several_runs_evaluate_and_predict_as_an_ensemble(tmp_path, text_files, capsys):
+    train, test = text_files
+    runs = [tmp_path / f"run{seed}" for seed in (0, 1)]
+    for seed, run in enumerate(runs):
+        assert main(["classify", "train", "--data", str(train), "--out", str(run), *FAST, "--seed", str(seed)]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", *map(str, runs), "--data", str(test), "--jsonl"]) == 0
+    together = [json.loads(line)["probabilities"]["pos"] for line in capsys.readouterr().out.splitlines()]
+    alone = []
+    for run in runs:
+        assert main(["classify", "predict", str(run), "--data", str(test), "--jsonl"]) == 0
+        alone.append([json.loads(line)["probabilities"]["pos"] for line in capsys.readouterr().out.splitlines()])
+    assert together == pytest.approx([(a + b) / 2 for a, b in zip(*alone)], abs=1e-6)
+    assert main(["classify", "evaluate", *map(str, runs), "--data", str(test), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["examples"] == 10 and metrics["confusion_plot"].endswith("confusion-ensemble2-test.png")
+
+    other = tmp_path / "other.tsv"
+    other.write_text("text\tlabel\n" + "".join(f"{t}\tgood\n{n}\tbad\n" for t, n in zip(POS * 4, NEG * 4)))
+    assert main(["classify", "train", "--data", str(other), "--out", str(tmp_path / "other"), *FAST]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", str(runs[0]), str(tmp_path / "other"), "--data", str(test)]) == 1
+    assert "an ensemble needs runs trained on the same labels" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def add_parser(subparsers) -> None:
     train.set_defaults(run=_classify_train)
 
     evaluate = verbs.add_parser("evaluate", help="accuracy, macro-F1, per-class figures, confusion matrix")
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("run_dir", type=Path, nargs="+", metavar="RUN_DIR", help="a run; several are scored as an ensemble")
     evaluate.add_argument("--data", required=True, help="labelled file, in a format training read")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _classify_data_flags(evaluate)
@@ -53,7 +53,7 @@ def add_parser(subparsers) -> None:
     evaluate.set_defaults(run=_classify_evaluate)
 
     predict = verbs.add_parser("predict", help="labels and probabilities for new inputs")
-    predict.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    predict.add_argument("run_dir", type=Path, nargs="+", metavar="RUN_DIR", help="a run; several predict as an ensemble")
     predict.add_argument("--data", required=True, help="file, or '-' for text on standard input (one example a line)")
     predict.add_argument("--jsonl", action="store_true", help="JSON lines instead of CSV")
     predict.add_argument("--device", default="auto")

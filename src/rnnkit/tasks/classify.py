@@ -307,35 +307,58 @@ def load_run(run_dir: Path, device="cpu"):
     return model.to(device).eval(), encoder, names, ClassifyDataConfig(**saved_data["data"])
 
 
-def evaluate_run(run_dir: Path, path: str, overrides: ClassifyDataConfig | None = None, device_name: str = "auto") -> dict:
+def evaluate_run(run_dirs: Path | list[Path], path: str, overrides: ClassifyDataConfig | None = None, device_name: str = "auto") -> dict:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix on a labelled file;
-    the matrix is also saved as RUN_DIR/plots/confusion-<file>.png."""
-    device = resolve_device(device_name)
-    model, encoder, names, config = load_run(run_dir, device)
-    config = overrides or config
-    raw, labels, source = load_split(path, encoder.kind, config)
-    inputs = encoder.texts(raw, source) if encoder.kind == "text" else encoder.series(raw)
-    data = PaddedBatches(inputs, label_indices(labels, names, source), 256, shuffle=False)
-    probs, targets = predict_batches(model, data, device)
+    the matrix is also saved as RUN_DIR/plots/confusion-<file>.png (of the first run). Several run
+    directories are scored as one ensemble: their class probabilities are averaged."""
+    names, probs, targets = _run_probabilities(run_dirs, path, overrides, resolve_device(device_name), labelled=True)
     metrics = classification_metrics(targets, probs.argmax(1), names)
     metrics["examples"] = len(targets)
-    plot = plot_confusion(metrics["confusion"], names, Path(run_dir) / "plots" / f"confusion-{Path(path).stem}.png", title=Path(path).name)
+    run_dirs = _as_list(run_dirs)
+    prefix = "confusion" if len(run_dirs) == 1 else f"confusion-ensemble{len(run_dirs)}"
+    plot = plot_confusion(metrics["confusion"], names, Path(run_dirs[0]) / "plots" / f"{prefix}-{Path(path).stem}.png", title=Path(path).name)
     metrics["confusion_plot"] = str(plot)
     return metrics
 
 
-def predict(run_dir: Path, path: str | None, stdin: str | None = None, device_name: str = "auto") -> tuple[list[str], torch.Tensor]:
+def predict(run_dirs: Path | list[Path], path: str | None, stdin: str | None = None, device_name: str = "auto") -> tuple[list[str], torch.Tensor]:
     """(class names, probabilities (N, C)) for unlabelled inputs: text lines or a CSV/TSV text column
-    (from a file or standard input), or numeric series (their labels, if any, are ignored)."""
-    device = resolve_device(device_name)
-    model, encoder, names, config = load_run(run_dir, device)
+    (from a file or standard input), or numeric series (their labels, if any, are ignored). Several
+    run directories predict as one ensemble (probabilities averaged)."""
+    names, probs, _ = _run_probabilities(run_dirs, path, None, resolve_device(device_name), labelled=False, stdin=stdin)
+    return names, probs
+
+
+def _as_list(run_dirs) -> list[Path]:
+    return [Path(d) for d in run_dirs] if isinstance(run_dirs, (list, tuple)) else [Path(run_dirs)]
+
+
+def _run_probabilities(run_dirs, path, overrides, device, labelled: bool, stdin: str | None = None):
+    """(class names, mean probabilities over the runs (N, C), targets or None); each run encodes the
+    data with its own tokenizer or scaler."""
+    names, total, targets = None, None, None
+    for run_dir in _as_list(run_dirs):
+        model, encoder, run_names, config = load_run(run_dir, device)
+        if names is not None and run_names != names:
+            raise ValueError(f"{run_dir} predicts the classes {run_names}, but {_as_list(run_dirs)[0]} predicts {names}; "
+                             "an ensemble needs runs trained on the same labels")
+        names = run_names
+        if labelled:
+            raw, labels, source = load_split(path, encoder.kind, overrides or config)
+            inputs = encoder.texts(raw, source) if encoder.kind == "text" else encoder.series(raw)
+            indices = label_indices(labels, names, source)
+        else:
+            inputs = _unlabelled_inputs(encoder, config, path, stdin)
+            indices = torch.zeros(len(inputs), dtype=torch.long)
+        probs, targets = predict_batches(model, PaddedBatches(inputs, indices, 256, shuffle=False), device)
+        total = probs if total is None else total + probs
+    return names, total / len(_as_list(run_dirs)), targets if labelled else None
+
+
+def _unlabelled_inputs(encoder: Encoder, config: ClassifyDataConfig, path: str | None, stdin: str | None) -> list[torch.Tensor]:
     if encoder.kind == "text":
         texts = read_unlabelled_text(path, stdin, config.format if config.format in ("csv", "tsv") else "auto", config.text_column)
-        inputs = encoder.texts(texts, path or "<stdin>")
-    else:
-        if stdin is not None:
-            raise ValueError("numeric series cannot come from standard input; pass --data FILE")
-        inputs = encoder.series(load_split(path, "numeric", config)[0])
-    data = PaddedBatches(inputs, torch.zeros(len(inputs), dtype=torch.long), 256, shuffle=False)
-    probs, _ = predict_batches(model, data, device)
-    return names, probs
+        return encoder.texts(texts, path or "<stdin>")
+    if stdin is not None:
+        raise ValueError("numeric series cannot come from standard input; pass --data FILE")
+    return encoder.series(load_split(path, "numeric", config)[0])
