@@ -9,7 +9,7 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.data import PaddedBatches
-from rnnkit.models import SequenceClassifier, SequenceClassifierConfig
+from rnnkit.models import LanguageModelPretraining, SequenceClassifier, SequenceClassifierConfig
 from rnnkit.tasks.classify import class_weights, classification_loss, evaluate_batches, stratified_split
 from rnnkit.training import TrainConfig, fit
 
@@ -245,3 +245,41 @@ def test_several_runs_evaluate_and_predict_as_an_ensemble(tmp_path, text_files, 
     capsys.readouterr()
     assert main(["classify", "predict", str(runs[0]), str(tmp_path / "other"), "--data", str(test)]) == 1
     assert "an ensemble needs runs trained on the same labels" in capsys.readouterr().err
+
+
+def test_language_model_pretraining_learns_the_texts_and_refuses_leaky_models():
+    torch.manual_seed(0)
+    texts = [torch.tensor([1, 2, 3, 4, 5, 6][: n]) for n in (6, 4, 5, 3, 6, 2)] * 4  # each token follows from the one before
+    model = SequenceClassifier(SequenceClassifierConfig(num_classes=2, vocab_size=8, hidden_size=16, embedding_size=16,
+                                                        bidirectional=True, dropout=0.0))
+    lm = LanguageModelPretraining(model)
+    data = PaddedBatches(texts, torch.zeros(len(texts), dtype=torch.long), batch_size=8)
+    batch = next(iter(data.batches(epoch=0, seed=0)))
+    before = float(lm(batch.inputs, batch.lengths).detach())
+    fit(lm, data, TrainConfig(epochs=40, lr=1e-2, progress=False, device="cpu"), loss_fn=lambda m, b, s: (m(b.inputs, b.lengths), None))
+    assert before > 1.5 and float(lm(batch.inputs, batch.lengths).detach()) < 0.1
+    assert float(lm(torch.tensor([[3]]), torch.tensor([1])).detach()) == 0.0  # nothing to predict in one token
+    for config, message in [
+        (dict(input_size=3), "needs token inputs"),
+        (dict(vocab_size=8, bidirectional=True, num_layers=2), "needs num_layers=1"),
+        (dict(vocab_size=8, conv_layers=1, conv_kernel=3), "needs conv_layers=0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            LanguageModelPretraining(SequenceClassifier(SequenceClassifierConfig(num_classes=2, **config)))
+
+
+def test_pretraining_through_the_cli_and_the_seed_sets_the_initial_weights(tmp_path, text_files, capsys):
+    from safetensors.torch import load_file
+
+    train, _ = text_files
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        torch.rand(7)  # the global generator moves between runs; the weights must not follow it
+        runs[name] = tmp_path / name
+        assert main(["classify", "train", "--data", str(train), "--out", str(runs[name]), *FAST, "--epochs", "1", "--seed", str(seed),
+                     "--pretrain-epochs", "2"]) == 0
+    assert "language-model pre-training, 2 epochs" in capsys.readouterr().err
+    assert json.loads((runs["a"] / "classify.json").read_text())["pretrain_loss"] > 0
+    weights = {name: load_file(run / "last" / "model.safetensors") for name, run in runs.items()}
+    key = "embed.weight"
+    assert torch.equal(weights["a"][key], weights["b"][key]) and not torch.equal(weights["a"][key], weights["c"][key])

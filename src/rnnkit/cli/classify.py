@@ -39,6 +39,8 @@ def add_parser(subparsers) -> None:
     train.add_argument("--embedding-size", type=int)
     train.add_argument("--conv-layers", type=int, help="convolution blocks before the RNN (default 0: none)")
     train.add_argument("--conv-kernel", type=int, help="their width in steps, odd (default 5)")
+    train.add_argument("--pretrain-epochs", type=int, default=0,
+                       help="text: first train the embedding and RNN as a language model on the training texts for N epochs")
     train.add_argument("--word-dropout", type=float, help="text: chance of replacing a token by <unk> while training (default 0)")
     train.add_argument("--class-weights", choices=["none", "balanced"], default="none")
     add_training_flags(train)
@@ -85,7 +87,7 @@ def _classify_train(args) -> int:
     if args.data is None:
         raise ValueError("--data TRAIN_FILE is required (or --resume RUN_DIR)")
     extra = {"tokenizer": args.tokenizer, "vocab_size": args.vocab_size, "lowercase": args.lowercase, "min_freq": args.min_freq, "class_weights": args.class_weights,
-             "val_fraction": args.val_fraction}
+             "val_fraction": args.val_fraction, "pretrain_epochs": args.pretrain_epochs}
     if args.batch_size is not None:
         extra["batch_size"] = args.batch_size
     data_config = _classify_data_config(args, **extra)

@@ -1,8 +1,8 @@
 """Whole networks built from rnnkit's layers."""
 
 from rnnkit.models.baselines import LinearBaseline
-from rnnkit.models.classifier import SequenceClassifier, SequenceClassifierConfig
+from rnnkit.models.classifier import LanguageModelPretraining, SequenceClassifier, SequenceClassifierConfig
 from rnnkit.models.forecaster import Forecast, Forecaster, ForecasterConfig
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 
-__all__ = ["Forecast", "Forecaster", "ForecasterConfig", "LanguageModel", "LanguageModelConfig", "LinearBaseline", "SequenceClassifier", "SequenceClassifierConfig"]
+__all__ = ["Forecast", "Forecaster", "ForecasterConfig", "LanguageModel", "LanguageModelConfig", "LanguageModelPretraining", "LinearBaseline", "SequenceClassifier", "SequenceClassifierConfig"]

@@ -116,3 +116,45 @@ class SequenceClassifier(nn.Module):
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         pooled, _ = self.encode(inputs, lengths)
         return self.output(self.dropout(pooled))
+
+
+class LanguageModelPretraining(nn.Module):
+    """A text classifier's own embedding and RNN trained as a language model, before the classifier
+    learns from labels (Dai & Le 2015, "Semi-supervised sequence learning"): the forward direction
+    predicts each next token and, for a bidirectional RNN, the backward direction each previous one.
+    The prediction heads are thrown away afterwards; the classifier keeps what its layers learned.
+
+    Needs token inputs, and no layer that would let a direction read the tokens it must predict: a
+    bidirectional RNN has one layer (a second reads both directions), and there is no convolutional
+    front end (its window spans the next tokens).
+
+    forward(inputs (B, T) ids, lengths (B,)) -> mean cross-entropy over the predicted tokens.
+    """
+
+    def __init__(self, classifier: SequenceClassifier) -> None:
+        super().__init__()
+        config = classifier.config
+        if config.vocab_size is None:
+            raise ValueError("language-model pre-training needs token inputs (text), not numeric features")
+        if config.bidirectional and config.num_layers > 1:
+            raise ValueError("language-model pre-training of a bidirectional RNN needs num_layers=1 "
+                             "(a second layer reads both directions, so the tokens it would predict)")
+        if config.conv_layers:
+            raise ValueError("language-model pre-training needs conv_layers=0 (a convolution reads the next tokens)")
+        self.classifier = classifier
+        self.next_token = nn.Linear(config.hidden_size, config.vocab_size)
+        self.previous_token = nn.Linear(config.hidden_size, config.vocab_size) if config.bidirectional else None
+
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        model, size = self.classifier, self.classifier.config.hidden_size
+        ys, _ = model.rnn(model.dropout(model.embed(inputs)), lengths=lengths)
+        ys = model.dropout(ys)
+        steps = inputs.shape[1]
+        valid = torch.ones_like(inputs, dtype=torch.bool) if lengths is None else length_mask(lengths, steps, inputs.device)
+        pairs = valid[:, 1:]  # (t, t + 1) both inside the sequence
+        if not bool(pairs.any()):
+            return ys.sum() * 0.0  # one-token sequences only: nothing to predict
+        losses = [nn.functional.cross_entropy(self.next_token(ys[:, :-1, :size][pairs]), inputs[:, 1:][pairs])]
+        if self.previous_token is not None:
+            losses.append(nn.functional.cross_entropy(self.previous_token(ys[:, 1:, size:][pairs]), inputs[:, :-1][pairs]))
+        return sum(losses) / len(losses)

@@ -22,13 +22,14 @@ from rnnkit.data import PaddedBatches, tokenizer_from_dict
 from rnnkit.data.labelled_text import read_labelled_text, read_unlabelled_text
 from rnnkit.data.series import Series, Standardizer, fill_missing, read_series
 from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
-from rnnkit.models import SequenceClassifier, SequenceClassifierConfig
+from rnnkit.models import LanguageModelPretraining, SequenceClassifier, SequenceClassifierConfig
 from rnnkit.training import TrainConfig, fit
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.metrics import classification_metrics
 from rnnkit.training.plots import plot_confusion
 from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.state import seed_everything
 
 TASK = "classify"
 NUMERIC_SUFFIXES = (".ts", ".npz")
@@ -36,7 +37,9 @@ NUMERIC_SUFFIXES = (".ts", ".npz")
 
 @dataclass(frozen=True)
 class ClassifyDataConfig:
-    """How examples are read and batched. `input` is text, numeric, or auto (by file)."""
+    """How examples are read and batched. `input` is text, numeric, or auto (by file).
+    `pretrain_epochs` > 0 (text): first train the classifier's embedding and RNN as a language model
+    on the training texts for that many epochs (models.LanguageModelPretraining)."""
 
     input: str = "auto"
     format: str = "auto"
@@ -52,8 +55,11 @@ class ClassifyDataConfig:
     batch_size: int = 32
     val_fraction: float = 0.1
     class_weights: str = "none"
+    pretrain_epochs: int = 0
 
     def __post_init__(self) -> None:
+        if self.pretrain_epochs < 0:
+            raise ValueError(f"pretrain_epochs must be >= 0; got {self.pretrain_epochs}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1) (0: no validation, keep the last weights); got {self.val_fraction}")
 
@@ -218,10 +224,28 @@ def train(train_path: str, val_path: str | None, test_path: str | None, data_con
     kind = data.encoder.kind
     config = SequenceClassifierConfig(num_classes=len(data.names), **data.encoder.input_size, **{**MODEL_DEFAULTS[kind], **model_overrides})
     weights = class_weights(data.train.targets, len(data.names)) if data_config.class_weights == "balanced" else None
+    seed_everything(training.seed)  # the initial weights follow --seed
+    model = SequenceClassifier.from_config(config)
+    pretrain_loss = pretrain(model, data.train, data_config.pretrain_epochs, training) if data_config.pretrain_epochs else None
     artifacts = {"labels": {"names": data.names}, "encoder": data.encoder.to_dict(),
                  "classify": {"data": asdict(data_config), "paths": {"train": train_path, "val": val_path, "test": test_path},
-                              "class_weights": weights.tolist() if weights is not None else None}}
-    return _fit(SequenceClassifier.from_config(config), data, training, weights, out, test_path, data_config, artifacts=artifacts)
+                              "class_weights": weights.tolist() if weights is not None else None, "pretrain_loss": pretrain_loss}}
+    return _fit(model, data, training, weights, out, test_path, data_config, artifacts=artifacts)
+
+
+def pretrain(model: SequenceClassifier, texts: PaddedBatches, epochs: int, training: TrainConfig) -> float:
+    """Train `model`'s embedding and RNN as a language model on the (labelled) training texts, labels
+    unused; return the last epoch's mean loss (nats per predicted token)."""
+    if model.config.vocab_size is None:
+        raise ValueError("--pretrain-epochs is for text; numeric series have no tokens to predict")
+    settings = {"epochs": epochs, "lr": training.lr, "clip_norm": training.clip_norm, "seed": training.seed,
+                "device": training.device, "progress": training.progress, "optimizer": training.optimizer}
+    history = fit(LanguageModelPretraining(model), texts, TrainConfig(**settings),
+                  loss_fn=lambda lm, batch, state: (lm(batch.inputs, batch.lengths), None))
+    last_epoch = history.step_losses[-len(texts):]
+    loss = sum(last_epoch) / len(last_epoch)
+    print(f"rnnkit: language-model pre-training, {epochs} epochs on the training texts: {loss:.3f} nats per token", file=sys.stderr)
+    return loss
 
 
 def resume(out: Path, overrides: dict) -> dict:

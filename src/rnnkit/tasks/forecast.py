@@ -36,6 +36,7 @@ from rnnkit.training.distributed import resolve_device
 from rnnkit.training.metrics import ErrorSums
 from rnnkit.training.plots import plot_forecast
 from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.state import seed_everything
 
 TASK = "forecast"
 BASELINES = ("persistence", "seasonal_naive", "linear")
@@ -168,6 +169,7 @@ def train(path: str, data_config: ForecastDataConfig, model_overrides: dict, tra
     save_file({k: v.contiguous() for k, v in linear.state_dict().items()}, str(out / "baselines.safetensors"))
     artifacts = {"forecast": {"data": asdict(data_config), "path": str(path), "features": frame.names, "season": int(season)},
                  "scaler": asdict(frame.scaler)}
+    seed_everything(training.seed)  # the initial weights follow --seed
     return _fit(Forecaster.from_config(config), frame, train_data, data_config, training, out, artifacts=artifacts)
 
 

@@ -23,6 +23,7 @@ from rnnkit.training import TrainConfig, evaluate, fit, masked_cross_entropy, mo
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.state import seed_everything
 
 TASK = "lm"
 LOSS = model_loss(masked_cross_entropy)
@@ -163,6 +164,7 @@ def train(data_config: LMDataConfig, model_config: dict, train_config: TrainConf
     """Train a language model into the run directory `out`; return the final validation metrics."""
     train_docs, val_docs, description = load_splits(data_config)
     tokenizer = build_tokenizer(data_config, [d.text for d in train_docs])
+    seed_everything(train_config.seed)  # the initial weights follow --seed
     model = LanguageModel.from_config(LanguageModelConfig(vocab_size=tokenizer.vocab_size, **model_config))
     artifacts = {"vocab": tokenizer.to_dict(), "lm": {"data": asdict(data_config), "corpus": description}}
     return _fit(model, tokenizer, data_config, train_config, out, description, artifacts=artifacts, callbacks=callbacks)

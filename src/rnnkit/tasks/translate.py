@@ -28,6 +28,7 @@ from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.plots import plot_attention
 from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.state import seed_everything
 
 TASK = "translate"
 SPECIALS = 3  # <pad>, <bos>, <eos>
@@ -167,6 +168,7 @@ def train(src: str, tgt: str | None, val: tuple[str, str | None] | None, test: t
     model_config = Seq2SeqConfig(src_vocab_size=src_vocab.size, tgt_vocab_size=tgt_vocab.size, **{**MODEL_DEFAULTS, **model_overrides})
     artifacts = {"vocab_src": src_vocab.to_dict(), "vocab_tgt": tgt_vocab.to_dict(),
                  "translate": {"data": asdict(config), "paths": {"src": src, "tgt": tgt, "val": val, "test": test}}}
+    seed_everything(training.seed)  # the initial weights follow --seed
     return _fit(Seq2Seq.from_config(model_config), pairs, val_pairs, src_vocab, tgt_vocab, config, training, out, test, artifacts=artifacts)
 
 
