@@ -1,7 +1,7 @@
 """Sequence classification on real data: accuracy and training time over several seeds.
 
     python benchmarks/classify.py [--seeds 0 1 2] [--only sst2 natops ecg200] [--out runs/bench-classify]
-    python benchmarks/classify.py --select ecg200 [--folds 5]   # how ECG200's configuration was chosen
+    python benchmarks/classify.py --select ecg200 [--folds 5] [--seeds 0 1 2]   # how ECG200's configuration was chosen
 
 - SST-2, sentence level (../shared/data/sst2/stsa.binary.{train,dev,test}): a word-level BiLSTM with
   randomly initialised embeddings (no pretrained vectors), validated on dev, tested on test.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -73,10 +74,12 @@ CANDIDATES = {
 def run(name: str, seed: int, out: Path) -> tuple[float, float, float]:
     train, val, test, data, model, training = SETUPS[name]
     config = classify.ClassifyDataConfig(**data)
+    run_dir = out / f"{name}-seed{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
     summary = classify.train(
         str(DATA / train), str(DATA / val) if val else None, str(DATA / test), config, model,
-        {**training, "seed": seed, "device": "cpu", "progress": False}, out / f"{name}-seed{seed}",
+        {**training, "seed": seed, "device": "cpu", "progress": False}, run_dir,
     )
     return summary["test"]["accuracy"], summary["test"]["macro_f1"], time.perf_counter() - start
 
@@ -106,24 +109,27 @@ def folds(path: Path, k: int, seed: int, into: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def select(name: str, k: int, seed: int) -> None:
-    """Cross-validate each candidate on the training file: train on k-1 folds for the candidate's
-    epochs, score the last weights on the held-out fold (as the final run keeps its last weights)."""
+def select(name: str, k: int, seeds: list[int]) -> None:
+    """Cross-validate each candidate on the training file, once per seed (the seed sets the folds and
+    the initial weights): train on k-1 folds for the candidate's epochs, score the last weights on
+    the held-out fold (as the final run keeps its last weights)."""
     train, _, _, data, _, training = SETUPS[name]
-    print(f"{name}: {k}-fold cross-validation on {train} (seed {seed}); the test file is not read")
-    print(f"{'candidate':18} {'cv accuracy':>12} {'per fold':>30} {'seconds':>8}")
-    with tempfile.TemporaryDirectory() as tmp:
-        pairs = folds(DATA / train, k, seed, Path(tmp))
-        for label, model, extra in CANDIDATES[name]:
-            start, accs = time.perf_counter(), []
-            for fold, (fit_file, held_file) in enumerate(pairs):
-                summary = classify.train(
-                    str(fit_file), None, str(held_file), classify.ClassifyDataConfig(**{**data, "val_fraction": 0.0}), model,
-                    {**training, **extra, "seed": seed, "device": "cpu", "progress": False}, Path(tmp) / f"{label}-{fold}",
-                )
-                accs.append(summary["test"]["accuracy"])
-            print(f"{label:18} {statistics.mean(accs):>12.4f} {' '.join(f'{a:.2f}' for a in accs):>30} "
-                  f"{time.perf_counter() - start:>8.0f}", flush=True)
+    print(f"{name}: {k}-fold cross-validation on {train}, seeds {seeds}; the test file is not read")
+    print(f"{'candidate':18} {'cv accuracy':>12} {'per seed':>24} {'seconds':>8}")
+    for label, model, extra in CANDIDATES[name]:
+        start, per_seed = time.perf_counter(), []
+        for seed in seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                accs = []
+                for fold, (fit_file, held_file) in enumerate(folds(DATA / train, k, seed, Path(tmp))):
+                    summary = classify.train(
+                        str(fit_file), None, str(held_file), classify.ClassifyDataConfig(**{**data, "val_fraction": 0.0}), model,
+                        {**training, **extra, "seed": seed, "device": "cpu", "progress": False}, Path(tmp) / f"{label}-{fold}",
+                    )
+                    accs.append(summary["test"]["accuracy"])
+                per_seed.append(statistics.mean(accs))
+        print(f"{label:18} {statistics.mean(per_seed):>12.4f} {' '.join(f'{a:.3f}' for a in per_seed):>24} "
+              f"{time.perf_counter() - start:>8.0f}", flush=True)
 
 
 def main() -> None:
@@ -137,7 +143,7 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"{DATA} is missing: this benchmark needs the shared data")
     if args.select:
-        select(args.select, args.folds, args.seeds[0])
+        select(args.select, args.folds, args.seeds)
         return
     print(f"{'data':8} {'seed':>4} {'test acc':>9} {'macro-F1':>9} {'seconds':>8}")
     for name in args.only:
@@ -150,6 +156,11 @@ def main() -> None:
         spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
         print(f"{name:8} mean {statistics.mean(accs):.4f} ± {spread:.4f} (std over {len(accs)} seeds); "
               f"mean training time {statistics.mean(r[2] for r in results):.0f} s", flush=True)
+        if len(args.seeds) > 1:
+            ensemble = classify.evaluate_run([args.out / f"{name}-seed{seed}" for seed in args.seeds], str(DATA / SETUPS[name][2]),
+                                             device_name="cpu")
+            print(f"{name:8} ensemble of the {len(args.seeds)} seeds (probabilities averaged): accuracy {ensemble['accuracy']:.4f}, "
+                  f"macro-F1 {ensemble['macro_f1']:.4f}", flush=True)
 
 
 if __name__ == "__main__":
