@@ -86,8 +86,8 @@ def _classify_train(args) -> int:
         return 0
     if args.data is None:
         raise ValueError("--data TRAIN_FILE is required (or --resume RUN_DIR)")
-    extra = {"tokenizer": args.tokenizer, "vocab_size": args.vocab_size, "lowercase": args.lowercase, "min_freq": args.min_freq, "class_weights": args.class_weights,
-             "val_fraction": args.val_fraction, "pretrain_epochs": args.pretrain_epochs}
+    extra = {"tokenizer": args.tokenizer, "vocab_size": args.vocab_size, "lowercase": args.lowercase, "min_freq": args.min_freq,
+             "class_weights": args.class_weights, "val_fraction": args.val_fraction, "pretrain_epochs": args.pretrain_epochs}
     if args.batch_size is not None:
         extra["batch_size"] = args.batch_size
     data_config = _classify_data_config(args, **extra)

@@ -3,8 +3,9 @@ series. Reads the data, builds a SequenceClassifier, trains it with the shared l
 and predicts from a run directory.
 
 Text: CSV/TSV with named columns or label/text line formats (data.labelled_text), tokenized by words,
-characters or byte-level BPE (subwords: a word training never saw still reaches the model in pieces). Numeric: UCR/UEA .ts, label-first tables, NPZ (data.series), standardised per channel
-with statistics of the training data. Without --val, a stratified 10% of the training data validates;
+characters or byte-level BPE (subwords: a word training never saw still reaches the model in pieces).
+Numeric: UCR/UEA .ts, label-first tables, NPZ (data.series), standardised per channel with statistics
+of the training data. Without --val, a stratified 10% of the training data validates;
 with --val-fraction 0 nothing does, and the run keeps its last weights (for tiny sets where a holdout
 of a few examples would choose noise: pick the epochs by cross-validation instead).
 """
@@ -236,8 +237,6 @@ def train(train_path: str, val_path: str | None, test_path: str | None, data_con
 def pretrain(model: SequenceClassifier, texts: PaddedBatches, epochs: int, training: TrainConfig) -> float:
     """Train `model`'s embedding and RNN as a language model on the (labelled) training texts, labels
     unused; return the last epoch's mean loss (nats per predicted token)."""
-    if model.config.vocab_size is None:
-        raise ValueError("--pretrain-epochs is for text; numeric series have no tokens to predict")
     settings = {"epochs": epochs, "lr": training.lr, "clip_norm": training.clip_norm, "seed": training.seed,
                 "device": training.device, "progress": training.progress, "optimizer": training.optimizer}
     history = fit(LanguageModelPretraining(model), texts, TrainConfig(**settings),
@@ -335,10 +334,10 @@ def evaluate_run(run_dirs: Path | list[Path], path: str, overrides: ClassifyData
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix on a labelled file;
     the matrix is also saved as RUN_DIR/plots/confusion-<file>.png (of the first run). Several run
     directories are scored as one ensemble: their class probabilities are averaged."""
+    run_dirs = _as_list(run_dirs)
     names, probs, targets = _run_probabilities(run_dirs, path, overrides, resolve_device(device_name), labelled=True)
     metrics = classification_metrics(targets, probs.argmax(1), names)
     metrics["examples"] = len(targets)
-    run_dirs = _as_list(run_dirs)
     prefix = "confusion" if len(run_dirs) == 1 else f"confusion-ensemble{len(run_dirs)}"
     plot = plot_confusion(metrics["confusion"], names, Path(run_dirs[0]) / "plots" / f"{prefix}-{Path(path).stem}.png", title=Path(path).name)
     metrics["confusion_plot"] = str(plot)
@@ -349,7 +348,7 @@ def predict(run_dirs: Path | list[Path], path: str | None, stdin: str | None = N
     """(class names, probabilities (N, C)) for unlabelled inputs: text lines or a CSV/TSV text column
     (from a file or standard input), or numeric series (their labels, if any, are ignored). Several
     run directories predict as one ensemble (probabilities averaged)."""
-    names, probs, _ = _run_probabilities(run_dirs, path, None, resolve_device(device_name), labelled=False, stdin=stdin)
+    names, probs, _ = _run_probabilities(_as_list(run_dirs), path, None, resolve_device(device_name), labelled=False, stdin=stdin)
     return names, probs
 
 
@@ -357,14 +356,14 @@ def _as_list(run_dirs) -> list[Path]:
     return [Path(d) for d in run_dirs] if isinstance(run_dirs, (list, tuple)) else [Path(run_dirs)]
 
 
-def _run_probabilities(run_dirs, path, overrides, device, labelled: bool, stdin: str | None = None):
+def _run_probabilities(run_dirs: list[Path], path, overrides, device, labelled: bool, stdin: str | None = None):
     """(class names, mean probabilities over the runs (N, C), targets or None); each run encodes the
     data with its own tokenizer or scaler."""
     names, total, targets = None, None, None
-    for run_dir in _as_list(run_dirs):
+    for run_dir in run_dirs:
         model, encoder, run_names, config = load_run(run_dir, device)
         if names is not None and run_names != names:
-            raise ValueError(f"{run_dir} predicts the classes {run_names}, but {_as_list(run_dirs)[0]} predicts {names}; "
+            raise ValueError(f"{run_dir} predicts the classes {run_names}, but {run_dirs[0]} predicts {names}; "
                              "an ensemble needs runs trained on the same labels")
         names = run_names
         if labelled:
@@ -376,7 +375,7 @@ def _run_probabilities(run_dirs, path, overrides, device, labelled: bool, stdin:
             indices = torch.zeros(len(inputs), dtype=torch.long)
         probs, targets = predict_batches(model, PaddedBatches(inputs, indices, 256, shuffle=False), device)
         total = probs if total is None else total + probs
-    return names, total / len(_as_list(run_dirs)), targets if labelled else None
+    return names, total / len(run_dirs), targets if labelled else None
 
 
 def _unlabelled_inputs(encoder: Encoder, config: ClassifyDataConfig, path: str | None, stdin: str | None) -> list[torch.Tensor]:
