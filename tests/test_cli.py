@@ -1,5 +1,6 @@
 """The rnnkit command: the demo trains and its loss falls; usage errors exit 2, user errors exit 1."""
 
+import json
 import subprocess
 import sys
 
@@ -46,3 +47,21 @@ def test_report_stop_says_how_to_resume_an_interrupted_run(capsys, tmp_path):
     assert "7 steps (interrupted); best loss none yet" in out and f"rnnkit translate train --resume {tmp_path}" in out
     assert report_stop({"steps": 9, "stop_reason": "completed", "best": 0.5}, "best", "best loss", "forecast", tmp_path) is False
     assert "best loss 0.5000" in capsys.readouterr().out
+
+
+def test_schedule_weight_decay_and_early_stopping_reach_the_training_configuration(tmp_path, capsys):
+    import argparse
+
+    from rnnkit.cli.common import add_training_flags, training_overrides
+
+    parser = argparse.ArgumentParser()
+    add_training_flags(parser)
+    args = parser.parse_args(["--schedule", "cosine", "--weight-decay", "0.01", "--warmup-steps", "5", "--early-stopping", "3"])
+    assert training_overrides(args) == {"schedule": "cosine", "weight_decay": 0.01, "warmup_steps": 5, "early_stopping": 3, "device": "auto"}
+    train = tmp_path / "train.tsv"
+    train.write_text("text\tlabel\n" + "good film\tpos\nbad film\tneg\n" * 10)
+    run = tmp_path / "run"
+    assert main(["classify", "train", "--data", str(train), "--out", str(run), "--epochs", "2", "--no-progress", "--device", "cpu",
+                 "--schedule", "cosine", "--weight-decay", "0.01"]) == 0
+    saved = json.loads((run / "run.json").read_text())["training"]
+    assert saved["schedule"] == "cosine" and saved["weight_decay"] == 0.01

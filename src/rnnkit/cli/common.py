@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from rnnkit.layers import RECURRENT_LAYERS
-from rnnkit.training.config import OPTIMIZERS
+from rnnkit.training.config import OPTIMIZERS, SCHEDULES
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +23,10 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=int)
     group.add_argument("--lr", type=float)
     group.add_argument("--optimizer", choices=OPTIMIZERS)
+    group.add_argument("--weight-decay", type=float, help="L2 penalty (decoupled with adamw)")
+    group.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (cosine: to 0 over the run)")
+    group.add_argument("--warmup-steps", type=int, help="linear warm-up before the schedule")
+    group.add_argument("--early-stopping", type=int, metavar="N", help="stop after N evaluations without a better validation figure")
     group.add_argument("--clip", type=float, help="clip gradients to this global norm")
     group.add_argument("--cell", choices=sorted(RECURRENT_LAYERS))
     group.add_argument("--hidden-size", type=int)
@@ -36,7 +40,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
 def training_overrides(args) -> dict:
     """TrainConfig fields the flags set."""
     names = {"seed": "seed", "epochs": "epochs", "max_steps": "max_steps", "lr": "lr", "optimizer": "optimizer",
-             "clip": "clip_norm", "eval_every": "eval_every"}
+             "clip": "clip_norm", "eval_every": "eval_every", "weight_decay": "weight_decay", "schedule": "schedule",
+             "warmup_steps": "warmup_steps", "early_stopping": "early_stopping"}
     values = {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag) is not None}
     values["device"] = args.device
     if args.no_progress:
