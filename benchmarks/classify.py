@@ -2,6 +2,7 @@
 
     python benchmarks/classify.py [--seeds 0 1 2] [--only sst2 natops ecg200] [--out runs/bench-classify]
     python benchmarks/classify.py --select ecg200 [--folds 5] [--seeds 0 1 2]   # how ECG200's configuration was chosen
+    python benchmarks/classify.py --only sst2 --seeds $(seq 0 14) --ensemble 5    # three disjoint 5-model ensembles
 
 - SST-2, sentence level (../shared/data/sst2/stsa.binary.{train,dev,test}): a word-level BiLSTM with
   randomly initialised embeddings (no pretrained vectors), validated on dev, tested on test.
@@ -140,6 +141,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-classify"))
     parser.add_argument("--select", choices=list(CANDIDATES), help="cross-validate the candidate configurations instead")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--ensemble", type=int, metavar="K",
+                        help="also score disjoint groups of K consecutive seeds as ensembles (default: all seeds as one)")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA} is missing: this benchmark needs the shared data")
@@ -157,11 +160,17 @@ def main() -> None:
         spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
         print(f"{name:8} mean {statistics.mean(accs):.4f} ± {spread:.4f} (std over {len(accs)} seeds); "
               f"mean training time {statistics.mean(r[2] for r in results):.0f} s", flush=True)
-        if len(args.seeds) > 1:
-            ensemble = classify.evaluate_run([args.out / f"{name}-seed{seed}" for seed in args.seeds], str(DATA / SETUPS[name][2]),
-                                             device_name="cpu")
-            print(f"{name:8} ensemble of the {len(args.seeds)} seeds (probabilities averaged): accuracy {ensemble['accuracy']:.4f}, "
-                  f"macro-F1 {ensemble['macro_f1']:.4f}", flush=True)
+        size = args.ensemble or len(args.seeds)
+        groups = [args.seeds[i:i + size] for i in range(0, len(args.seeds) - size + 1, size)] if size > 1 else []
+        ensembles = []
+        for group in groups:
+            metrics = classify.evaluate_run([args.out / f"{name}-seed{seed}" for seed in group], str(DATA / SETUPS[name][2]), device_name="cpu")
+            ensembles.append(metrics["accuracy"])
+            print(f"{name:8} ensemble of seeds {group} (probabilities averaged): accuracy {metrics['accuracy']:.4f}, "
+                  f"macro-F1 {metrics['macro_f1']:.4f}", flush=True)
+        if len(ensembles) > 1:
+            print(f"{name:8} ensembles of {size}: mean {statistics.mean(ensembles):.4f} ± {statistics.stdev(ensembles):.4f} "
+                  f"(std over {len(ensembles)} disjoint groups of seeds)", flush=True)
 
 
 if __name__ == "__main__":
