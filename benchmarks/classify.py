@@ -15,7 +15,8 @@
   Anchors: LSTM-FCN 0.87, FCN 0.889.
 Each run trains through `rnnkit.tasks.classify.train` (what `rnnkit classify train` runs), keeps the
 checkpoint with the best validation accuracy (the last one without validation) and reports its test
-accuracy. Prints figures (mean and standard deviation over the seeds); asserts nothing.
+accuracy; groups of seeds are then scored as ensembles (`rnnkit classify evaluate RUN RUN ...`).
+Prints figures (mean and standard deviation over seeds and over groups); asserts nothing.
 """
 
 from __future__ import annotations
