@@ -91,8 +91,9 @@ def folds(path: Path, k: int, seed: int, into: Path) -> list[tuple[Path, Path]]:
     """Stratified k folds of a numeric file's examples, written as (train, held-out) files in `into`
     (header lines kept, examples in file order)."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    header = [i for i, line in enumerate(lines) if not line.strip() or line.lstrip()[0] in "#@"]
-    examples = [i for i in range(len(lines)) if i not in set(header)]
+    is_header = [not line.strip() or line.lstrip()[0] in "#@" for line in lines]
+    header = [line for line, head in zip(lines, is_header) if head]
+    examples = [line for line, head in zip(lines, is_header) if not head]
     labels = read_series(path).labels
     assign: dict[int, int] = {}
     rng = random.Random(seed)
@@ -104,9 +105,9 @@ def folds(path: Path, k: int, seed: int, into: Path) -> list[tuple[Path, Path]]:
     for fold in range(k):
         parts = []
         for held in (False, True):
-            chosen = [lines[examples[j]] for j in range(len(examples)) if (assign[j] == fold) == held]
+            chosen = [line for j, line in enumerate(examples) if (assign[j] == fold) == held]
             part = into / f"fold{fold}-{'val' if held else 'train'}{path.suffix}"
-            part.write_text("\n".join([lines[i] for i in header] + chosen) + "\n", encoding="utf-8")
+            part.write_text("\n".join(header + chosen) + "\n", encoding="utf-8")
             parts.append(part)
         pairs.append((parts[0], parts[1]))
     return pairs

@@ -92,14 +92,19 @@ class SequenceClassifier(nn.Module):
     def from_config(cls, config: SequenceClassifierConfig) -> SequenceClassifier:
         return cls(config)
 
+    def states(self, inputs: Tensor, lengths: Tensor | None = None):
+        """The RNN's outputs (B, T, D*H) and final state: embedding (or projection), the convolutional
+        front end if any, dropout, RNN."""
+        xs = self.embed(inputs)
+        if self.convs is not None:
+            xs = self.convs(xs, lengths)
+        return self.rnn(self.dropout(xs), lengths=lengths)
+
     def encode(self, inputs: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """(pooled (B, D*H), attention weights (B, T) for attention pooling, else None)."""
         if self.training and self.config.word_dropout:
             inputs = inputs.masked_fill(torch.rand(inputs.shape, device=inputs.device) < self.config.word_dropout, 0)
-        xs = self.embed(inputs)
-        if self.convs is not None:
-            xs = self.convs(xs, lengths)
-        ys, state = self.rnn(self.dropout(xs), lengths=lengths)
+        ys, state = self.states(inputs, lengths)
         pooling = self.config.pooling
         if pooling == "attention":
             return self.attention(ys, lengths=lengths)
@@ -147,7 +152,7 @@ class LanguageModelPretraining(nn.Module):
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         model, size = self.classifier, self.classifier.config.hidden_size
-        ys, _ = model.rnn(model.dropout(model.embed(inputs)), lengths=lengths)
+        ys, _ = model.states(inputs, lengths)  # no front end here (refused above), no word dropout
         ys = model.dropout(ys)
         steps = inputs.shape[1]
         valid = torch.ones_like(inputs, dtype=torch.bool) if lengths is None else length_mask(lengths, steps, inputs.device)
