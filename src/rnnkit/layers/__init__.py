@@ -1,9 +1,10 @@
 """Layers that run cells over time (RNN, LSTM, GRU; stacked, bidirectional, lengths, two kernels)
-attention over sequences, and a convolutional front end."""
+attention over sequences, a convolutional front end, and SpecAugment masking."""
 
 from rnnkit.layers.attention import AdditiveAttention, Attention, AttentionPooling, DotAttention, GeneralAttention
 from rnnkit.layers.convolution import ConvFrontEnd, MaskedBatchNorm1d
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, KernelChoice, RecurrentLayer
+from rnnkit.layers.specaugment import SpecAugment
 
 # The one mapping from a cell name (as on the command line and in configs) to its layer class.
 RECURRENT_LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -11,5 +12,5 @@ RECURRENT_LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 __all__ = [
     "RECURRENT_LAYERS",
     "GRU", "LSTM", "RNN", "AdditiveAttention", "Attention", "AttentionPooling", "DotAttention",
-    "ConvFrontEnd", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer",
+    "ConvFrontEnd", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer", "SpecAugment",
 ]

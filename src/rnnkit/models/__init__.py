@@ -4,5 +4,8 @@ from rnnkit.models.baselines import LinearBaseline
 from rnnkit.models.classifier import LanguageModelPretraining, SequenceClassifier, SequenceClassifierConfig
 from rnnkit.models.forecaster import Forecast, Forecaster, ForecasterConfig
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.models.ngram import NGramModel
+from rnnkit.models.recognizer import SpeechRecognizer, SpeechRecognizerConfig
 
-__all__ = ["Forecast", "Forecaster", "ForecasterConfig", "LanguageModel", "LanguageModelConfig", "LanguageModelPretraining", "LinearBaseline", "SequenceClassifier", "SequenceClassifierConfig"]
+__all__ = ["Forecast", "Forecaster", "ForecasterConfig", "LanguageModel", "LanguageModelConfig", "LanguageModelPretraining", "LinearBaseline", "NGramModel", "SequenceClassifier",
+           "SequenceClassifierConfig", "SpeechRecognizer", "SpeechRecognizerConfig"]

@@ -3,8 +3,12 @@ adapter that turns one into a training-loop loss function.
 
 A loss function for `fit` has the form loss_fn(model, batch, state) -> (loss, state): it runs the
 model on the batch (with the carried recurrent state, for truncated BPTT) and returns the mean loss
-over the batch's targets and the model's new state. Tasks with special losses (CTC later) write
-their own.
+over the batch's targets and the model's new state.
+
+CTC (Graves et al. 2006) for speech: `ctc_loss` takes the model's batch-first logits and does what
+torch's CTCLoss leaves to the caller: log-softmax in float32, the one transpose to time-major, and
+an explicit reduction (the sum over utterances divided by their number, so the scale does not
+depend on the label unit).
 """
 
 from __future__ import annotations
@@ -49,6 +53,24 @@ def masked_mse(predictions: Tensor, targets: Tensor, lengths: Tensor | None = No
     mask = mask.view(*mask.shape, *([1] * (targets.dim() - 2))).expand_as(targets)
     squared = (predictions - targets).square().masked_fill(~mask, 0.0)
     return squared.sum() / mask.sum().clamp(min=1)
+
+
+def ctc_loss(logits: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int = 0) -> Tensor:
+    """Mean over utterances of -log p(target | audio).
+
+    logits (B, T, V) batch-first (raw scores: log-softmax is applied here, in float32), lengths (B,)
+    valid output frames, targets (B, S) padded, target_lengths (B,). An utterance too short for its
+    target (T < S + repeats) would give an infinite loss and NaN gradients; it contributes 0 instead
+    (zero_infinity), so callers check feasibility before training (models.ctc.min_frames) and
+    report what they leave out.
+    """
+    if logits.dim() != 3:
+        raise ValueError(f"logits must be (batch, frames, units); got {tuple(logits.shape)}")
+    if targets.dim() != 2 or targets.shape[0] != logits.shape[0]:
+        raise ValueError(f"targets must be (batch, max target length) with batch {logits.shape[0]}; got {tuple(targets.shape)}")
+    log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (T, B, V): the layout ctc_loss wants
+    losses = F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=blank, reduction="none", zero_infinity=True)
+    return losses.sum() / max(logits.shape[0], 1)
 
 
 def model_loss(criterion: Callable[[Tensor, Tensor, Tensor | None], Tensor]) -> Callable:

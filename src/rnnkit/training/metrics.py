@@ -1,8 +1,12 @@
 """Metrics. Classification, from predicted and true class indices: accuracy, macro-F1, per-class
 precision / recall / F1 / support and the confusion matrix (rows: true class, columns: predicted).
-Forecasting, accumulated over batches of forecasts: MSE, MAE, MAPE, sMAPE and interval coverage."""
+Forecasting, accumulated over batches of forecasts: MSE, MAE, MAPE, sMAPE and interval coverage.
+Speech recognition: word, character and sentence error rates from a Levenshtein alignment."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -70,3 +74,71 @@ class ErrorSums:
         if self.counts["interval"]:
             out["coverage"] = self.sums["covered"] / self.counts["interval"]
         return out
+
+
+# -- error rates ------------------------------------------------------------------------------------
+@dataclass
+class Edits:
+    """A minimum-edit alignment of a hypothesis to a reference: counts, and the (reference index,
+    hypothesis index) pairs that match."""
+
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    hits: int = 0
+    matches: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+
+def align_edits(reference: Sequence, hypothesis: Sequence) -> Edits:
+    """Levenshtein alignment (unit costs) of two sequences, with one optimal path traced back."""
+    n, m = len(reference), len(hypothesis)
+    cost = [list(range(m + 1))] + [[i] + [0] * m for i in range(1, n + 1)]
+    for i in range(1, n + 1):
+        row, above, ref = cost[i], cost[i - 1], reference[i - 1]
+        for j in range(1, m + 1):
+            row[j] = min(above[j - 1] + (ref != hypothesis[j - 1]), above[j] + 1, row[j - 1] + 1)
+    edits, i, j = Edits(), n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (reference[i - 1] != hypothesis[j - 1]):
+            if reference[i - 1] == hypothesis[j - 1]:
+                edits.hits += 1
+                edits.matches.append((i - 1, j - 1))
+            else:
+                edits.substitutions += 1
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            edits.deletions, i = edits.deletions + 1, i - 1
+        else:
+            edits.insertions, j = edits.insertions + 1, j - 1
+    edits.matches.reverse()
+    return edits
+
+
+def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict:
+    """Corpus-level WER, CER and SER: total edits over the total reference length (not a mean of
+    per-sentence rates). Words are split on whitespace; characters are those of the words joined by
+    single spaces, spaces counted. With no reference words the rate is the number of insertions (as
+    jiwer gives it). Normalise both sides the same way before calling."""
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    totals = {"word": [0, 0, 0, 0], "char": [0, 0, 0, 0]}  # S, D, I, reference length
+    wrong = 0
+    for ref, hyp in zip(references, hypotheses):
+        ref_words, hyp_words = ref.split(), hyp.split()
+        for unit, (a, b) in (("word", (ref_words, hyp_words)), ("char", (" ".join(ref_words), " ".join(hyp_words)))):
+            edits = align_edits(a, b)
+            for k, value in enumerate((edits.substitutions, edits.deletions, edits.insertions, len(a))):
+                totals[unit][k] += value
+        wrong += ref_words != hyp_words
+    out = {}
+    for unit, (s, d, i, length) in totals.items():
+        out[f"{unit[0]}er"] = (s + d + i) / length if length else float(s + d + i)
+        out[f"{unit}s"] = length
+        out[f"{unit}_substitutions"], out[f"{unit}_deletions"], out[f"{unit}_insertions"] = s, d, i
+    out["ser"] = wrong / len(references) if references else 0.0
+    out["sentences"], out["sentence_errors"] = len(references), wrong
+    return out
