@@ -107,3 +107,27 @@ def plot_attention(weights, source: list[str], target: list[str], path: Path, ti
     ax.set_title(title or "attention")
     fig.colorbar(image, ax=ax)
     return _save(fig, plt, path)
+
+
+def plot_transcript(features, posteriors, words: list[dict], hop_seconds: float, frame_seconds: float, path: Path,
+                    title: str = "") -> Path:
+    """A recognised clip: its features (frames x features) with each word's span marked, and below
+    them the CTC posteriors per output frame (blank and the best other unit)."""
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1.4]})
+    seconds = features.shape[0] * hop_seconds
+    top.imshow(features.T, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, features.shape[1]))
+    for word in words:
+        top.axvspan(word["start"], word["end"], color="white", alpha=0.18)
+        top.text((word["start"] + word["end"]) / 2, features.shape[1] * 0.92, word["word"], color="white",
+                 ha="center", va="top", fontsize=10, weight="bold")
+    top.set_ylabel("feature")
+    top.set_title(title or "recognised words over the features")
+    times = [(i + 0.5) * frame_seconds for i in range(posteriors.shape[0])]
+    bottom.plot(times, posteriors[:, 0], label="blank", color="0.5")
+    bottom.plot(times, posteriors[:, 1:].max(axis=1), label="best unit", color="tab:red")
+    bottom.set_ylim(0, 1.02)
+    bottom.set_xlabel("time (s)")
+    bottom.set_ylabel("posterior")
+    bottom.legend(loc="upper right", fontsize=8)
+    return _save(fig, plt, path)
