@@ -1,5 +1,6 @@
 """CTC: the loss wrapper (one transpose, log-softmax inside, zeroed infeasible pairs), greedy
-decoding, prefix beam search (beam 1 == greedy on peaky posteriors; a wide beam finds the most
+decoding, prefix beam search (beam 1 == greedy on peaky posteriors, and a counter-example where they
+are not; a wide beam finds the most
 probable labelling by brute force; shallow fusion moves the result), and Viterbi alignment (its path
 is the best path yielding the tokens, checked by brute force)."""
 
@@ -60,20 +61,28 @@ def test_greedy_collapses_repeats_and_drops_blanks():
     assert greedy_decode(scores, torch.tensor([3, 4])) == [[1], [3, 3]]
 
 
-def peaky(seed: int, steps: int, units: int) -> torch.Tensor:
-    """Log-probabilities whose best id has probability > 1/2 at every frame."""
+def peaky(seed: int, steps: int, units: int, floor: float = 0.8) -> torch.Tensor:
+    """Log-probabilities whose best id has probability >= `floor` at every frame."""
     g = torch.Generator().manual_seed(seed)
     logits = torch.randn(steps, units, generator=g)
     best = torch.randint(0, units, (steps,), generator=g)
-    logits[torch.arange(steps), best] += math.log(units) + 3.0
+    logits[torch.arange(steps), best] = logits.max(-1).values + math.log((units - 1) * floor / (1 - floor))
     return logits.log_softmax(-1)
 
 
 @given(st.integers(0, 10_000), st.integers(1, 30), st.integers(2, 6))
 def test_beam_one_equals_greedy_on_peaky_posteriors(seed, steps, units):
     log_probs = peaky(seed, steps, units)
-    assert log_probs.exp().max(-1).values.min() > 0.5
+    assert log_probs.exp().max(-1).values.min() >= 0.8 - 1e-6
     assert beam_search(log_probs, beam_size=1, token_min_prob=0.0, blank_skip=1.0)[0].tokens == greedy_decode(log_probs[None])[0]
+
+
+def test_beam_one_keeps_the_most_probable_prefix_not_the_best_path():
+    # after "a", p("a" ending in blank) and p("a" ending in a) are close; the last frame's best id is "a" (0.7):
+    # greedy, on its path through the blank, emits a second "a"; the prefix "a" keeps more mass by staying
+    log_probs = torch.log(torch.tensor([[0.45, 0.55], [0.55, 0.45], [0.3, 0.7]]))
+    assert greedy_decode(log_probs[None])[0] == [1, 1]
+    assert beam_search(log_probs, 1, token_min_prob=0.0, blank_skip=1.0)[0].tokens == [1]
 
 
 def labelling_probabilities(log_probs: torch.Tensor) -> dict:

@@ -78,8 +78,10 @@ def beam_search(log_probs: Tensor, beam_size: int = 8, lm=None, lm_weight: float
     scores lm_weight * log p_lm(token | prefix) + bonus (shallow fusion with an insertion bonus), and
     the end of the utterance lm_weight * log p_lm(end | prefix).
 
-    With beam_size 1 and no LM it returns the greedy result whenever every frame's most likely id
-    has probability above 1/2 (the peaky posteriors trained CTC models give).
+    With beam_size 1 it keeps the most probable prefix (summed over its paths), which is not always
+    greedy's best path: they can differ when a prefix's mass is split between ending in a blank and
+    in its last token. On peaky posteriors (every frame's best id above 0.8, as trained CTC models
+    give) they agreed in every test. Callers that want greedy decoding call greedy_decode.
     """
     if log_probs.dim() != 2:
         raise ValueError(f"log_probs must be (frames, units) for one utterance; got {tuple(log_probs.shape)}")
