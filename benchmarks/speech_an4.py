@@ -7,7 +7,7 @@ the best validation CER, and the n-gram weight and insertion bonus of beam searc
 train_dev from a small grid, then applied once to test. The n-gram model is estimated from the 848
 training transcripts only.
 
-    python benchmarks/speech_an4.py [--preset small] [--epochs 30] [--lm-order 6] [--out runs/bench-an4]
+    python benchmarks/speech_an4.py [--preset small] [--epochs 60] [--lm-order 6] [--out runs/bench-an4]
 
 Anchors (test set, 130 utterances, 773 words, 2,565 characters with spaces): ESPnet1 CTC-only BLSTM
 CER 12.6; ESPnet2 transformer (BPE 30, speed perturbation, CTC weight 0.3) WER 7.6, CER 3.6.
@@ -73,7 +73,7 @@ def score(recognizer: Recognizer, data, decoding: Decoding) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--lm-order", type=int, default=6)
     parser.add_argument("--beam", type=int, default=8)
     parser.add_argument("--n-mels", type=int, default=40)

@@ -108,7 +108,8 @@ def experiment(name: str, train: Path, val: Path, tests: dict, out: Path, args, 
     model = {"bidirectional": args.bidirectional}
     training = {"epochs": args.epochs, "seed": args.seed}
     decodings = {"greedy": Decoding(), "beam 8": Decoding(beam=8)}
-    result = train_and_score(train, val, tests, out, dict(units="word", batch_size=batch_size), model, training, decodings)
+    data = dict(units="word", batch_size=batch_size, speeds=tuple(args.speed_perturb))
+    result = train_and_score(train, val, tests, out, data, model, training, decodings)
     print(f"{name}: {result['steps']} steps in {result['train_seconds'] / 60:.1f} min", flush=True)
     for test in tests:
         for decoding, metrics in result[test].items():
@@ -123,10 +124,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--train-strings", type=int, default=2000)
     parser.add_argument("--folds", nargs="*", default=list(SPEAKERS), help="speakers to hold out (speakers protocol)")
+    parser.add_argument("--speed-perturb", type=float, nargs="+", default=[1.0], metavar="FACTOR",
+                        help="speed factors for the training strings, e.g. 0.9 1.0 1.1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-fsdd"))
     args = parser.parse_args()
-    tag = "bi" if args.bidirectional else "uni"
+    tag = ("bi" if args.bidirectional else "uni") + ("" if args.speed_perturb == [1.0] else "-sp")
     out = args.out / f"{args.protocol}-{tag}"
     results = {}
     if args.protocol == "isolated":
@@ -150,7 +153,7 @@ def main() -> None:
             else:
                 tests = {f"held-out {held_out}": make_strings(takes, [held_out], range(0, 50), 500, rng, data / "test")}
             name = "official take split" if held_out is None else f"speaker {held_out} held out"
-            results[held_out or "official"] = experiment(f"{name} ({tag}directional)", train, val, tests, out / "run" / (held_out or "all"), args)
+            results[held_out or "official"] = experiment(f"{name} ({tag})", train, val, tests, out / "run" / (held_out or "all"), args)
         if args.protocol == "speakers":
             for decoding in ("greedy", "beam 8"):
                 wers = [100 * r[f"held-out {s}"][decoding]["wer"] for s, r in results.items()]

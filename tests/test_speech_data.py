@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit.data.audio import write_wav
-from rnnkit.data.features import FeatureConfig, FeatureExtractor
+from rnnkit.data.features import FeatureConfig, FeatureExtractor, num_frames
 from rnnkit.data.speech import TextNormalizer, Units, load_speech, read_manifest
 
 
@@ -110,3 +110,12 @@ def test_nan_samples_are_refused(tmp_path):
     (tmp_path / "m.jsonl").write_text(json.dumps({"audio_filepath": "nan.wav", "text": "x"}) + "\n")
     with pytest.raises(ValueError, match="NaN or infinite samples"):
         load_speech(read_manifest(tmp_path / "m.jsonl"), FeatureExtractor(FeatureConfig(sample_rate=8000)), TextNormalizer(), "m")
+
+
+def test_speed_perturbation_adds_copies_at_each_speed(tmp_path):
+    tone_file(tmp_path / "a.wav", seconds=1.0)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"audio_filepath": "a.wav", "text": "a"}) + "\n")
+    config = FeatureConfig(sample_rate=8000)
+    data = load_speech(read_manifest(tmp_path / "m.jsonl"), FeatureExtractor(config), TextNormalizer(), "m", speeds=(0.9, 1.0, 1.1))
+    assert data.speeds == [0.9, 1.0, 1.1] and data.texts == ["a"] * 3
+    assert [f.shape[0] for f in data.features] == [num_frames(n, config) for n in (8889, 8000, 7273)]

@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
                              description=f"Train on {MANIFESTS}. Without --val, 10%% of --train validates.",
                              epilog="examples:\n"
                              "  rnnkit speech example tones/\n"
-                             "  rnnkit speech train --train tones/train.jsonl --val tones/val.jsonl --out runs/tones\n"
+                             "  rnnkit speech train --train tones/train.jsonl --val tones/val.jsonl --units word --out runs/tones\n"
                              "  rnnkit speech train --train recordings/ --pattern '{text}_{speaker}_{take}.wav' --units word")
     train.add_argument("--train", help="training manifest (required unless --resume)")
     train.add_argument("--val", help="validation manifest (default: --val-fraction of --train)")
@@ -51,6 +51,8 @@ def add_parser(subparsers) -> None:
     train.add_argument("--time-masks", type=int)
     train.add_argument("--time-width", type=int)
     train.add_argument("--lm-order", type=int, default=0, help="also estimate an n-gram model of the training transcripts")
+    train.add_argument("--speed-perturb", type=float, nargs="+", metavar="FACTOR",
+                       help="use every training utterance at these speeds, e.g. 0.9 1.0 1.1 (three copies)")
     _input_flags(train)
     add_training_flags(train)
     train.set_defaults(run=_train)
@@ -126,7 +128,7 @@ def _train(args) -> int:
     data = {"units": args.units, "lowercase": not args.keep_case, "punctuation": args.keep_punctuation, "features": args.features,
             "n_mels": args.n_mels, "n_mfcc": args.n_mfcc, "hop_ms": args.hop_ms, "window_ms": args.window_ms,
             "sample_rate": args.sample_rate, "skip_bad": args.skip_bad, "pattern": args.pattern, "val_fraction": args.val_fraction,
-            "lm_order": args.lm_order}
+            "lm_order": args.lm_order, "speeds": tuple(args.speed_perturb or (1.0,))}
     preset = args.preset or "tiny"
     data["batch_size"] = args.batch_size or speech.preset_configs(preset).data["batch_size"]
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
@@ -222,5 +224,5 @@ def _example(args) -> int:
     for split, path in manifests.items():
         print(f"{split}: {path}")
     print(f"try: rnnkit speech train --train {manifests['train']} --val {manifests['val']} --test {manifests['test']} "
-          "--out runs/tones")
+          "--units word --no-bidirectional --out runs/tones")
     return 0

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from rnnkit.data.audio import ConversionLog, load_mono
+from rnnkit.data.audio import ConversionLog, load_mono, resample
 from rnnkit.data.features import FeatureExtractor
 
 AUDIO_SUFFIXES = (".wav", ".sph", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au")
@@ -240,7 +240,8 @@ class Units:
 @dataclass
 class SpeechSet:
     """Loaded utterances: features (T, F) each (not yet normalised), normalised transcripts (None
-    when unlabelled), the utterances they came from, and the audio's total length."""
+    when unlabelled), the utterances they came from, the speed of each copy (1.0: as recorded), and
+    the audio's total length."""
 
     features: list[Tensor]
     texts: list[str | None]
@@ -248,11 +249,14 @@ class SpeechSet:
     seconds: float
     source: str
     skipped: dict[str, int] = field(default_factory=dict)
+    speeds: list[float] = field(default_factory=list)
 
 
 def load_speech(utterances: list[Utterance], extractor: FeatureExtractor, normalizer: TextNormalizer, source: str,
-                skip_bad: bool = False, progress: bool = True) -> SpeechSet:
-    """Read, downmix, resample and featurise every utterance; normalise its transcript.
+                skip_bad: bool = False, progress: bool = True, speeds: tuple[float, ...] = (1.0,)) -> SpeechSet:
+    """Read, downmix, resample and featurise every utterance; normalise its transcript. With
+    `speeds`, each utterance comes once per speed factor (speed perturbation, Ko et al. 2015: a
+    factor f plays the audio f times faster, shifting pitch and formants with it).
 
     Unreadable audio, audio shorter than one analysis window, NaN or infinite samples and empty
     transcripts raise ValueError naming the manifest line, or with `skip_bad` are left out and
@@ -278,10 +282,13 @@ def load_speech(utterances: list[Utterance], extractor: FeatureExtractor, normal
                 raise ValueError(f"{message} (--skip-bad leaves such utterances out)") from None
             data.skipped[kind] = data.skipped.get(kind, 0) + 1
             continue
-        data.features.append(extractor(samples))
-        data.texts.append(text)
-        data.utterances.append(utt)
-        data.seconds += samples.shape[0] / rate
+        for speed in speeds:
+            copy = samples if speed == 1.0 else resample(samples, round(rate * speed), rate)
+            data.features.append(extractor(copy))
+            data.texts.append(text)
+            data.utterances.append(utt)
+            data.speeds.append(speed)
+            data.seconds += copy.shape[0] / rate
     log.report(source)
     if data.skipped:
         what = ", ".join(f"{n} {kind}" for kind, n in data.skipped.items())

@@ -39,7 +39,9 @@ class SpeechDataConfig:
     """Units (char | word), transcript normalisation, features, the model's sample rate (None: the
     first training file's), batching, and what to do with bad utterances. Without a validation
     manifest, `val_fraction` of the training utterances validate (0: none, keep the last weights).
-    `lm_order` > 0 estimates an n-gram model of that order from the training transcripts."""
+    `lm_order` > 0 estimates an n-gram model of that order from the training transcripts.
+    `speeds` lists the speed factors each training utterance is used at (speed perturbation; the
+    validation data is used as recorded)."""
 
     units: str = "char"
     lowercase: bool = True
@@ -55,8 +57,12 @@ class SpeechDataConfig:
     pattern: str | None = None
     val_fraction: float = 0.1
     lm_order: int = 0
+    speeds: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "speeds", tuple(float(f) for f in self.speeds))  # a list when read back from JSON
+        if not self.speeds or not all(0.5 <= f <= 2.0 for f in self.speeds):
+            raise ValueError(f"speed factors must lie in [0.5, 2]; got {list(self.speeds)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1); got {self.val_fraction}")
         if self.lm_order < 0:
@@ -121,7 +127,7 @@ def prepare(train_path: str, val_path: str | None, config: SpeechDataConfig, sta
     rate = sample_rate or config.sample_rate or read_audio(train_utts[0].audio).sample_rate
     features = config.feature_config(rate)
     extractor, normalizer = FeatureExtractor(features), TextNormalizer(config.lowercase, config.punctuation)
-    train_set = load_speech(train_utts, extractor, normalizer, str(train_path), config.skip_bad, progress)
+    train_set = load_speech(train_utts, extractor, normalizer, str(train_path), config.skip_bad, progress, config.speeds)
     units = units or Units.fit(train_set.texts, config.units)
     scaler = scaler or Standardizer.fit(train_set.features)
     inputs, targets = encode_targets(train_set, units, stack, config.skip_bad)
@@ -135,15 +141,20 @@ def prepare(train_path: str, val_path: str | None, config: SpeechDataConfig, sta
 
 def encode_targets(data: SpeechSet, units: Units, stack: int, skip_bad: bool) -> tuple[list, list]:
     """(features, target ids) of the utterances CTC can align: each needs at least
-    min_frames(target) output frames. Others are refused, or left out with a count."""
-    inputs, targets, short = [], [], []
-    for feats, text, utt in zip(data.features, data.texts, data.utterances):
+    min_frames(target) output frames. Others are refused, or left out with a count (sped-up copies
+    always are: the recording itself fits)."""
+    inputs, targets, short, fast = [], [], [], 0
+    speeds = data.speeds or [1.0] * len(data.features)
+    for feats, text, utt, speed in zip(data.features, data.texts, data.utterances, speeds):
         ids, unknown = units.encode(text)
         if unknown:
             raise ValueError(f"{utt.where}: the units {sorted(set(unknown))[:5]} are not among the run's {units.kind} units")
         frames = int(stacked_lengths(torch.tensor(feats.shape[0]), stack))
         if frames < min_frames(ids):
-            short.append(f"{utt.where} ({frames} output frames, {min_frames(ids)} needed)")
+            if speed == 1.0:
+                short.append(f"{utt.where} ({frames} output frames, {min_frames(ids)} needed)")
+            else:
+                fast += 1
             continue
         inputs.append(feats)
         targets.append(torch.tensor(ids, dtype=torch.long))
@@ -152,6 +163,8 @@ def encode_targets(data: SpeechSet, units: Units, stack: int, skip_bad: bool) ->
                          + "; ".join(short[:3]) + ". Use a smaller --stack, word units, or --skip-bad to leave them out")
     if short:
         print(f"rnnkit: {data.source}: left out {len(short)} utterance(s) too short for their transcript (--skip-bad)", file=sys.stderr)
+    if fast:
+        print(f"rnnkit: {data.source}: left out {fast} sped-up cop(ies) too short for their transcript", file=sys.stderr)
     if not inputs:
         raise ValueError(f"{data.source}: no utterance is long enough for its transcript")
     return inputs, targets
