@@ -5,9 +5,10 @@
     >>> ys, (h, c) = lstm(torch.randn(4, 50, 8), lengths=torch.tensor([50, 20, 35, 1]))
 """
 
-from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell
+from rnnkit.cells import GRUCell, GRUDCell, GRUDState, LSTMCell, LSTMState, RNNCell
 from rnnkit.layers import (
     GRU,
+    GRUD,
     LSTM,
     RNN,
     AdditiveAttention,
@@ -20,6 +21,6 @@ from rnnkit.layers import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "GRU", "LSTM", "RNN", "AdditiveAttention", "AttentionPooling", "DotAttention", "GRUCell",
+    "GRU", "GRUD", "GRUDCell", "GRUDState", "LSTM", "RNN", "AdditiveAttention", "AttentionPooling", "DotAttention", "GRUCell",
     "GeneralAttention", "KernelChoice", "LSTMCell", "LSTMState", "RNNCell", "__version__",
 ]

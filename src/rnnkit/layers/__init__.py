@@ -1,8 +1,9 @@
 """Layers that run cells over time (RNN, LSTM, GRU; stacked, bidirectional, lengths, two kernels)
-attention over sequences, a convolutional front end, and SpecAugment masking."""
+attention over sequences, a convolutional front end, SpecAugment masking, and GRU-D over time."""
 
 from rnnkit.layers.attention import AdditiveAttention, Attention, AttentionPooling, DotAttention, GeneralAttention
 from rnnkit.layers.convolution import ConvFrontEnd, MaskedBatchNorm1d
+from rnnkit.layers.grud import GRUD
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, KernelChoice, RecurrentLayer
 from rnnkit.layers.specaugment import SpecAugment
 
@@ -11,6 +12,6 @@ RECURRENT_LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 __all__ = [
     "RECURRENT_LAYERS",
-    "GRU", "LSTM", "RNN", "AdditiveAttention", "Attention", "AttentionPooling", "DotAttention",
+    "GRU", "GRUD", "LSTM", "RNN", "AdditiveAttention", "Attention", "AttentionPooling", "DotAttention",
     "ConvFrontEnd", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer", "SpecAugment",
 ]
