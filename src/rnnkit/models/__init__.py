@@ -2,10 +2,11 @@
 
 from rnnkit.models.baselines import LinearBaseline
 from rnnkit.models.classifier import LanguageModelPretraining, SequenceClassifier, SequenceClassifierConfig
+from rnnkit.models.clinical import ClinicalModel, ClinicalModelConfig
 from rnnkit.models.forecaster import Forecast, Forecaster, ForecasterConfig
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.ngram import NGramModel
 from rnnkit.models.recognizer import SpeechRecognizer, SpeechRecognizerConfig
 
-__all__ = ["Forecast", "Forecaster", "ForecasterConfig", "LanguageModel", "LanguageModelConfig", "LanguageModelPretraining", "LinearBaseline", "NGramModel", "SequenceClassifier",
+__all__ = ["ClinicalModel", "ClinicalModelConfig", "Forecast", "Forecaster", "ForecasterConfig", "LanguageModel", "LanguageModelConfig", "LanguageModelPretraining", "LinearBaseline", "NGramModel", "SequenceClassifier",
            "SequenceClassifierConfig", "SpeechRecognizer", "SpeechRecognizerConfig"]

@@ -131,3 +131,71 @@ def plot_transcript(features, posteriors, words: list[dict], hop_seconds: float,
     bottom.set_ylabel("posterior")
     bottom.legend(loc="upper right", fontsize=8)
     return _save(fig, plt, path)
+
+
+def plot_decays(hours, curves: dict[str, list[float]], path: Path, label_top: int = 8) -> Path:
+    """GRU-D's learned input decays, gamma_x against the hours since a variable was observed (Che et
+    al. 2018, Fig. 4): the `label_top` fastest-decaying variables named, the rest in grey."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ranked = sorted(curves, key=lambda n: curves[n][-1])
+    for rank, name in enumerate(ranked):
+        if rank < label_top:
+            ax.plot(hours, curves[name], label=name, lw=1.8)
+        else:
+            ax.plot(hours, curves[name], color="0.75", lw=0.8)
+    ax.set_xlabel("hours since last observed")
+    ax.set_ylabel("input decay (1: last value kept, 0: training mean)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, plt, path)
+
+
+def plot_reliability(lines: dict[str, list[dict]], path: Path, title: str = "") -> Path:
+    """Observed outcome frequency against mean predicted risk per bin, one line per model; marker
+    area follows the bin's count."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], ":", color="0.5", label="perfect calibration")
+    for name, table in lines.items():
+        counts = [row["count"] for row in table]
+        ax.plot([r["predicted"] for r in table], [r["observed"] for r in table], "-", label=name)
+        ax.scatter([r["predicted"] for r in table], [r["observed"] for r in table], s=[10 + 200 * c / max(counts) for c in counts])
+    ax.set_xlabel("predicted risk")
+    ax.set_ylabel("observed frequency")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, plt, path)
+
+
+def plot_risk_over_time(series: dict[str, tuple[list[float], list[float]]], path: Path, title: str = "") -> Path:
+    """Risk after every step of each stay: {stay id: (hours, risks)}, one panel per stay."""
+    plt = _pyplot()
+    n = len(series)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 1.6 * n + 0.6), sharex=True, squeeze=False)
+    for ax, (name, (hours, risks)) in zip(axes[:, 0], series.items()):
+        ax.step(hours, risks, where="post")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("risk")
+        ax.set_title(str(name), fontsize=9, loc="left")
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("hours since admission")
+    fig.suptitle(title)
+    return _save(fig, plt, path)
+
+
+def plot_metric_curve(xs, lines: dict[str, list[float]], xlabel: str, ylabel: str, path: Path) -> Path:
+    """One or more metrics against x (e.g. AUROC against hours of data seen)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, ys in lines.items():
+        ax.plot(xs, ys, "o-", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, plt, path)
