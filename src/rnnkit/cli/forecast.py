@@ -12,6 +12,7 @@ import numpy as np
 from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
 from rnnkit.data.timeseries import write_example
 from rnnkit.tasks import forecast
+from rnnkit.training.plots import plot_anomalies
 
 
 def add_parser(subparsers) -> None:
@@ -69,10 +70,27 @@ def add_parser(subparsers) -> None:
     predict.add_argument("--device", default="auto")
     predict.set_defaults(run=_predict)
 
+    detect = verbs.add_parser("detect", help="anomaly score of every time step from the forecaster's errors",
+                              description="Score each row by its forecast errors (1..--steps steps ahead) under a Gaussian "
+                              "fitted to the errors on the run's validation rows (Malhotra et al. 2015); flag rows above "
+                              "--quantile of the validation scores.")
+    detect.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    detect.add_argument("--data", help="table to score (default: the training file), with the run's columns")
+    detect.add_argument("--labels", metavar="COLUMN", help="a 0/1 column of true anomalies: report AUROC, AUPRC and the best F1")
+    detect.add_argument("--steps", type=int, help="forecasts per row, 1 to the horizon (default: the horizon)")
+    detect.add_argument("--quantile", type=float, default=0.99, help="flag above this quantile of the validation scores")
+    detect.add_argument("--threshold", type=float, help="flag above this score instead")
+    detect.add_argument("--out", type=Path, help="CSV of time, score, flag (default: standard output)")
+    detect.add_argument("--plot", type=Path, help="PNG of the series, the flags and the score")
+    detect.add_argument("--json", action="store_true", help="print one JSON object (the summary) instead of the CSV")
+    detect.add_argument("--device", default="auto")
+    detect.set_defaults(run=_detect)
+
     example = verbs.add_parser("example", help="write the generated example series (hourly demand and temperature) as CSV")
     example.add_argument("path", type=Path, metavar="FILE.csv")
     example.add_argument("--days", type=int, default=280)
     example.add_argument("--seed", type=int, default=0)
+    example.add_argument("--anomalies", type=int, default=0, help="plant this many anomalous events and add an 'anomaly' column")
     example.set_defaults(run=_example)
 
 
@@ -178,7 +196,38 @@ def _time_text(when) -> str:
     return str(when).replace("T", " ")
 
 
+def _detect(args) -> int:
+    found = forecast.detect(args.run_dir, args.data, labels=args.labels, steps=args.steps, quantile=args.quantile,
+                            threshold=args.threshold, device_name=args.device)
+    if args.plot:
+        loaded = forecast.load_run(args.run_dir)
+        frame = forecast.load_frame(args.data or loaded.path, loaded.data_config, loaded.scaler)
+        path = plot_anomalies(found.times, frame.table.values[:, 0], found.scores, found.threshold, found.flags, args.plot,
+                              loaded.data_config.targets[0], found.labels)
+        print(f"rnnkit: scores plotted in {path}", file=sys.stderr)
+    if args.out or not args.json:
+        lines = ["time,score,flag" + (",label" if found.labels is not None else "")]
+        for i, (when, score, flag) in enumerate(zip(found.times, found.scores, found.flags)):
+            label = f",{int(found.labels[i])}" if found.labels is not None else ""
+            lines.append(f"{_time_text(when)},{'' if np.isnan(score) else f'{score:.6g}'},{'' if np.isnan(score) else int(flag)}{label}")
+        text = "\n".join(lines) + "\n"
+        if args.out:
+            args.out.write_text(text)
+        else:
+            sys.stdout.write(text)
+    s = found.summary
+    if args.json:
+        print(json.dumps(s))
+    else:
+        extra = (f"; AUROC {s['auroc']:.3f}, AUPRC {s['auprc']:.3f}, best F1 {s['best_f1']:.3f} on {s['anomalies']} labelled rows"
+                 if "auroc" in s else "")
+        print(f"rnnkit: {s['flagged']} of {s['scored']} scored rows flagged (threshold {s['threshold']:.3g}; a typical score is "
+              f"about {s['typical_score']}){extra}", file=sys.stderr)
+    return 0
+
+
 def _example(args) -> int:
-    path = write_example(args.path, args.days, args.seed)
-    print(f"wrote {path}: hourly 'demand' and 'temperature' over {args.days} days (columns time, demand, temperature)")
+    path = write_example(args.path, args.days, args.seed, args.anomalies)
+    extra = ", anomaly" if args.anomalies else ""
+    print(f"wrote {path}: hourly 'demand' and 'temperature' over {args.days} days (columns time, demand, temperature{extra})")
     return 0

@@ -285,13 +285,35 @@ def _ar1(rng, n: int, phi: float, sigma: float) -> np.ndarray:
     return out
 
 
-def write_example(path: Path, days: int = 280, seed: int = 0) -> Path:
-    """Write the example series as a CSV with columns time, demand, temperature."""
+def write_example(path: Path, days: int = 280, seed: int = 0, anomalies: int = 0) -> Path:
+    """Write the example series as a CSV with columns time, demand, temperature. With `anomalies`,
+    that many events of 2-6 hours are planted in demand (a level shift of 3-6 standard deviations of
+    its hourly change, up or down, or the series frozen at one value) and an `anomaly` column marks
+    their rows with 1."""
     times, demand, temperature = example_series(days, seed)
+    label = plant_anomalies(demand, anomalies, np.random.default_rng(seed + 1)) if anomalies else None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("time,demand,temperature\n")
-        for when, d, temp in zip(times, demand, temperature):
-            f.write(f"{str(when).replace('T', ' ')},{d:.3f},{temp:.3f}\n")
+        f.write("time,demand,temperature" + (",anomaly" if label is not None else "") + "\n")
+        for i, (when, d, temp) in enumerate(zip(times, demand, temperature)):
+            tail = f",{int(label[i])}" if label is not None else ""
+            f.write(f"{str(when).replace('T', ' ')},{d:.3f},{temp:.3f}{tail}\n")
     return path
+
+
+def plant_anomalies(values: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Change `values` in place at `count` non-overlapping events; return the 0/1 label per row."""
+    label = np.zeros(len(values))
+    scale = np.std(np.diff(values))
+    for _ in range(count):
+        for _attempt in range(100):
+            start, length = int(rng.integers(48, len(values) - 8)), int(rng.integers(2, 7))
+            if not label[max(0, start - 24):start + length + 24].any():
+                break
+        if rng.random() < 0.7:
+            values[start:start + length] += rng.choice([-1, 1]) * rng.uniform(3, 6) * scale
+        else:
+            values[start:start + length] = values[start - 1]
+        label[start:start + length] = 1
+    return label

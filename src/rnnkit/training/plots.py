@@ -199,3 +199,28 @@ def plot_metric_curve(xs, lines: dict[str, list[float]], xlabel: str, ylabel: st
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, plt, path)
+
+
+def plot_anomalies(times, values, scores, threshold: float, flags, path: Path, name: str = "", labels=None) -> Path:
+    """The series with flagged rows marked (and labelled anomalies shaded), and the score against
+    the threshold below it."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, height_ratios=(2, 1))
+    times, values, scores, flags = np.asarray(times), np.asarray(values), np.asarray(scores), np.asarray(flags, dtype=bool)
+    top.plot(times, values, lw=0.7)
+    top.plot(times[flags], values[flags], "o", color="tab:red", ms=3, label="flagged")
+    if labels is not None:
+        marked = np.asarray(labels) > 0
+        top.plot(times[marked], values[marked], "s", mfc="none", color="black", ms=5, label="labelled anomaly")
+    top.set_ylabel(name)
+    top.legend(fontsize=8)
+    bottom.plot(times, scores, lw=0.7, color="tab:purple")
+    bottom.axhline(threshold, color="tab:red", ls=":", label=f"threshold {threshold:.3g}")
+    bottom.set_yscale("log")
+    bottom.set_ylabel("score")
+    bottom.legend(fontsize=8)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    return _save(fig, plt, path)
