@@ -9,6 +9,7 @@ import csv
 import io
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -132,3 +133,22 @@ def test_bad_inputs_are_clear_errors(run, ward, tmp_path, capsys):
     assert "variables the model was not trained on: ['Troponin']" in capsys.readouterr().err
     assert main(["clinical", "predict", str(run), "--records", str(other), "--split", "test"]) == 1
     assert "names stays of the run's records" in capsys.readouterr().err
+
+
+def test_risk_monitor_updated_one_observation_time_at_a_time_equals_predict_over_time(run, ward, capsys):
+    from rnnkit.data.records import read_records
+    from rnnkit.tasks.clinical import ClinicalRun, RiskMonitor
+
+    loaded = ClinicalRun.load(run)
+    stay = next(s for s in read_records(ward / "ward" / "records").stays if len(s.times) > 20)
+    capsys.readouterr()
+    assert main(["clinical", "predict", str(run), *records(ward), "--over-time"]) == 0
+    expected = [float(r["risk"]) for r in csv.DictReader(io.StringIO(capsys.readouterr().out)) if r["id"] == stay.id]
+    monitor = RiskMonitor(loaded, static=stay.static)
+    risks = []
+    for t in np.unique(stay.times):
+        at = stay.times == t
+        risks.append(monitor.push(float(t), dict(zip([n for n, a in zip(stay.names, at) if a], stay.values[at]))))
+    assert risks == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match="observation times must increase"):
+        monitor.push(1.0, {})

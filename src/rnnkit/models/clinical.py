@@ -110,15 +110,16 @@ class ClinicalModel(nn.Module):
     def step_logits(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         """(B, T) logits after each step (meaningless past a row's length)."""
         hidden, _ = self.states(inputs, lengths)
-        return self._head(hidden, self.split(inputs)[3])
+        return self.head_logits(hidden, self.split(inputs)[3])
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         hidden, _ = self.states(inputs, lengths)
         last = (lengths if lengths is not None else torch.full((inputs.shape[0],), inputs.shape[1])).to(hidden.device) - 1
         final = hidden[torch.arange(hidden.shape[0], device=hidden.device), last.clamp(min=0)]  # (B, H)
-        return self._head(final.unsqueeze(1), self.split(inputs)[3])[:, 0]
+        return self.head_logits(final.unsqueeze(1), self.split(inputs)[3])[:, 0]
 
-    def _head(self, hidden: Tensor, static: Tensor) -> Tensor:
+    def head_logits(self, hidden: Tensor, static: Tensor) -> Tensor:
+        """Logits (B, T) from hidden states (B, T, H) and the static columns (B, S)."""
         if self.head.in_features > self.config.hidden_size:
             hidden = torch.cat([hidden, static.unsqueeze(1).expand(-1, hidden.shape[1], -1)], dim=2)
         return self.head(self.head_dropout(hidden)).squeeze(-1)

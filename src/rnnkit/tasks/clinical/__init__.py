@@ -6,7 +6,7 @@ loop -> risk per stay or after every step, scored beside a logistic regression o
 the first K hours), predicts and plots.
 """
 
-from rnnkit.tasks.clinical.scoring import ClinicalRun, evaluate_run, plot_decays, predict
+from rnnkit.tasks.clinical.scoring import ClinicalRun, RiskMonitor, evaluate_run, plot_decays, predict
 from rnnkit.tasks.clinical.training import ClinicalDataConfig, load_cohort, resume, train
 
-__all__ = ["ClinicalDataConfig", "ClinicalRun", "evaluate_run", "load_cohort", "plot_decays", "predict", "resume", "train"]
+__all__ = ["ClinicalDataConfig", "ClinicalRun", "evaluate_run", "load_cohort", "plot_decays", "predict", "RiskMonitor", "resume", "train"]

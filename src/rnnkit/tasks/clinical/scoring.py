@@ -136,3 +136,46 @@ def plot_decays(run_dir: Path) -> Path | None:
     path = draw_decays(hours, decay_curves(run.model, run.scaler.variables, hours), run.path / "plots" / "input_decay.png")
     print(f"rnnkit: learned input decays plotted in {path}", file=sys.stderr)
     return path
+
+
+class RiskMonitor:
+    """Risk of one stay, updated as each observation time arrives: O(1) work per update, the GRU-D
+    state (and each variable's last value and time since observation) carried between calls.
+
+        monitor = RiskMonitor(ClinicalRun.load("runs/ward"), static={"Age": 71, "ICUType": 2})
+        monitor.push(0.5, {"HR": 96, "MAP": 70})  # -> risk after this observation time
+
+    It follows the raw-time representation (`predict --over-time` of a raw-time run gives the same
+    risks) and needs a GRU-D run: GRU-simple fills values across the whole stay at once."""
+
+    def __init__(self, run: ClinicalRun, static: dict[str, float] | None = None) -> None:
+        if run.model.config.backbone != "grud" or run.config.representation != "raw":
+            raise ValueError("RiskMonitor follows GRU-D runs on raw observation times; use predict --over-time for others")
+        from rnnkit.data.records import Stay
+
+        self.run, self.model = run, run.model
+        stay = Stay("monitor", np.zeros(0), [], np.zeros(0), {k: float(v) for k, v in (static or {}).items()})
+        self.static = run.scaler.encode_static(stay)
+        self.index = {n: i for i, n in enumerate(run.scaler.variables)}
+        d = len(self.index)
+        self.delta, self.mask, self.time, self.state = torch.zeros(d), torch.zeros(d), None, None
+
+    @torch.no_grad()
+    def push(self, hours: float, observed: dict[str, float]) -> float:
+        """Add the values observed at `hours` (later than the previous call's); return the risk."""
+        unknown = sorted(set(observed) - set(self.index))
+        if unknown:
+            raise ValueError(f"variables the model was not trained on: {unknown}")
+        if self.time is not None and not hours > self.time:
+            raise ValueError(f"observation times must increase; got {hours} after {self.time}")
+        scaler, d = self.run.scaler, len(self.index)
+        values, mask = torch.zeros(d), torch.zeros(d)
+        for name, value in observed.items():
+            i = self.index[name]
+            values[i], mask[i] = (value - scaler.mean[i]) / scaler.std[i], 1.0
+        if self.time is not None:
+            self.delta = (hours - self.time) + (1 - self.mask) * self.delta
+        self.time, self.mask = hours, mask
+        inputs = torch.cat([values, mask, self.delta, self.static])[None, None].to(next(self.model.parameters()).device)
+        hidden, self.state = self.model.states(inputs, state=self.state)
+        return float(torch.sigmoid(self.model.head_logits(hidden, self.model.split(inputs)[3]))[0, 0])
