@@ -24,9 +24,10 @@ STATIC = ("head", "init", "none")
 
 @dataclass(frozen=True)
 class ClinicalModelConfig:
-    """`backbone` grud | simple (with `cell` gru | lstm | rnn); `dropout` on the inputs and
-    `recurrent_dropout` on the state (GRU-D: one mask per sequence, as in the paper; simple: input
-    dropout only); `head_dropout` before the output layer; `static` descriptors go beside the head
+    """`backbone` grud | simple (with `cell` gru | lstm | rnn; its inputs are the forward-filled
+    values, the mask and log(1 + delta)); `dropout` on the inputs and `recurrent_dropout` on the
+    state, each with one mask per sequence as in the paper (simple: input dropout only);
+    `head_dropout` before the output layer; `static` descriptors go beside the head
     ("head"), into the initial state through a tanh layer ("init"), or nowhere ("none")."""
 
     num_variables: int
@@ -71,7 +72,6 @@ class ClinicalModel(nn.Module):
         if config.backbone == "grud":
             self.rnn = GRUD(d, h, config.dropout, config.recurrent_dropout)
         else:
-            self.input_dropout = nn.Dropout(config.dropout)
             self.rnn = RECURRENT_LAYERS[config.cell](3 * d, h)
         uses_static = config.num_static > 0 and config.static != "none"
         self.init = nn.Linear(config.num_static, h) if uses_static and config.static == "init" else None
@@ -99,7 +99,9 @@ class ClinicalModel(nn.Module):
         if self.config.backbone == "grud":
             return self.rnn(values, mask, delta, lengths, state)
         filled = forward_fill(values, mask, torch.zeros_like(values[:, 0]))  # the training mean (0) before the first value
-        features = self.input_dropout(torch.cat([filled, mask, delta], dim=2))
+        features = torch.cat([filled, mask, torch.log1p(delta)], dim=2)  # hours, up to the window, on a GRU-friendly scale
+        if self.training and self.config.dropout > 0:
+            features = features * GRUD._dropout_mask(features, self.config.dropout)
         return self.rnn(features, state=state, lengths=lengths)
 
     def _initial(self, h0: Tensor, values: Tensor):
