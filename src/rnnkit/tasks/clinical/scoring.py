@@ -52,12 +52,12 @@ class ClinicalRun:
 
 def choose_stays(run: ClinicalRun, cohort: Cohort, records_path: str, split: str) -> tuple[Cohort, str]:
     """The stays to score: a part of the run's split, or all. "auto" scores the held-out test stays
-    of the training records, and every stay of other records."""
+    when the records hold any of the run's training stays (found by id), and every stay otherwise."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
-    same = Path(records_path).resolve() == Path(run.records).resolve()
+    ids = {s.id for s in cohort.stays}
     if split == "auto":
-        if not same:
+        if not ids & set(run.split["train"]):
             return cohort, "all"
         if not run.split["test"]:
             raise ValueError(f"{records_path} holds the run's training stays and the run kept no test stays; "
@@ -65,8 +65,10 @@ def choose_stays(run: ClinicalRun, cohort: Cohort, records_path: str, split: str
         split = "test"
     if split == "all":
         return cohort, split
-    if not same:
-        raise ValueError(f"--split {split} names stays of the run's records ({run.records}); {records_path} is another folder")
+    missing = [i for i in run.split[split] if i not in ids]
+    if missing:
+        raise ValueError(f"--split {split} names stays of the run's records ({run.records}); {len(missing)} of them are not in "
+                         f"{records_path}, e.g. {missing[:3]}")
     return subset(cohort, run.split[split]), split
 
 
