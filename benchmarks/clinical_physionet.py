@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--representation", choices=["raw", "grid"], default="raw")
     parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    parser.add_argument("--tag", default="", help="appended to the model's name in the results (a variant)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-physionet"))
     args = parser.parse_args()
     if not (DATA / "set-a").is_dir():
@@ -83,16 +85,17 @@ def main() -> None:
         for k in args.folds:
             split = write_split(cohort, parts[k], seed, args.out / "splits" / f"seed{seed}-fold{k}.json")
             for model in args.models:
-                out = args.out / args.representation / model / f"seed{seed}-fold{k}"
+                name = model + args.tag
+                out = args.out / args.representation / name / f"seed{seed}-fold{k}"
                 shutil.rmtree(out, ignore_errors=True)  # a rerun replaces the fold's earlier run
                 start = time.perf_counter()
                 train(records, outcomes, ClinicalDataConfig(**base, split=str(split)), {"backbone": model, "hidden_size": args.hidden_size},
-                      {"epochs": args.epochs, "seed": seed, "progress": False}, out)
+                      {"epochs": args.epochs, "seed": seed, "progress": False, "schedule": args.schedule}, out)
                 minutes = (time.perf_counter() - start) / 60
                 scored = evaluate_run(out, records, outcomes, split="test", cohort=cohort)
                 lr = scored["baselines"]["logistic_regression"]
                 key = {"representation": args.representation, "seed": seed, "fold": k}
-                rows = [{"model": model, **key, **{m: scored[m] for m in METRICS}, "minutes": minutes, "epochs": args.epochs},
+                rows = [{"model": name, **key, **{m: scored[m] for m in METRICS}, "minutes": minutes, "epochs": args.epochs},
                         {"model": "logistic regression", **key, **{m: lr[m] for m in METRICS}}]
                 with open(log, "a") as f:
                     f.writelines(json.dumps(r) + "\n" for r in rows)
