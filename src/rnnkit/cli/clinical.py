@@ -138,8 +138,9 @@ def _print_metrics(m: dict) -> None:
 
 
 def _evaluate(args) -> int:
-    cohort = clinical.load_cohort(args.records, args.outcomes, clinical.ClinicalRun.load(args.run_dir).config)
-    results = [clinical.evaluate_run(args.run_dir, args.records, args.outcomes, split=args.split, hours=h, threshold=args.threshold,
+    run = clinical.ClinicalRun.load(args.run_dir)
+    cohort = clinical.load_cohort(args.records, args.outcomes, run.config)
+    results = [clinical.evaluate_run(run, args.records, args.outcomes, split=args.split, hours=h, threshold=args.threshold,
                                      device_name=args.device, cohort=cohort, ignore_unknown=args.ignore_unknown)
                for h in (args.hours or [None])]
     if len(results) > 1:

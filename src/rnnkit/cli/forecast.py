@@ -200,10 +200,8 @@ def _detect(args) -> int:
     found = forecast.detect(args.run_dir, args.data, labels=args.labels, steps=args.steps, quantile=args.quantile,
                             threshold=args.threshold, device_name=args.device)
     if args.plot:
-        loaded = forecast.load_run(args.run_dir)
-        frame = forecast.load_frame(args.data or loaded.path, loaded.data_config, loaded.scaler)
-        path = plot_anomalies(found.times, frame.table.values[:, 0], found.scores, found.threshold, found.flags, args.plot,
-                              loaded.data_config.targets[0], found.labels)
+        target = forecast.load_run(args.run_dir).data_config.targets[0]
+        path = plot_anomalies(found.times, found.values, found.scores, found.threshold, found.flags, args.plot, target, found.labels)
         print(f"rnnkit: scores plotted in {path}", file=sys.stderr)
     if args.out or not args.json:
         lines = ["time,score,flag" + (",label" if found.labels is not None else "")]

@@ -91,6 +91,13 @@ class ClinicalScaler:
         columns = [c for n in self.static_numeric for c in (n, f"{n} missing")]
         return columns + [f"{n}={v:g}" for n, values in self.static_categories.items() for v in values]
 
+    def standardise(self, stay: Stay) -> tuple[np.ndarray, np.ndarray]:
+        """(variable index, z-scored value) of each observation of the known variables, in time order."""
+        index = {n: i for i, n in enumerate(self.variables)}
+        keep = [k for k, n in enumerate(stay.names) if n in index]
+        columns = np.array([index[stay.names[k]] for k in keep], dtype=np.int64)
+        return columns, (stay.values[keep] - np.asarray(self.mean)[columns]) / np.asarray(self.std)[columns]
+
     def encode_static(self, stay: Stay) -> Tensor:
         row = []
         for name, mean, std in zip(self.static_numeric, self.static_mean, self.static_std):
@@ -130,9 +137,7 @@ class ClinicalSet:
 def observations(stay: Stay, scaler: ClinicalScaler, rep: Representation) -> tuple[Tensor, Tensor, Tensor]:
     """(times (T,), z-scored values (T, D) with 0 where unobserved, mask (T, D)) of one stay. A stay
     without observations (in raw form) is one step at time 0 with nothing observed."""
-    index = {n: i for i, n in enumerate(scaler.variables)}
-    columns = np.array([index[n] for n in stay.names], dtype=np.int64)
-    z = (stay.values - np.asarray(scaler.mean)[columns]) / np.asarray(scaler.std)[columns] if len(columns) else stay.values
+    columns, z = scaler.standardise(stay)
     d = len(scaler.variables)
     if rep.kind == "raw":
         times, step = np.unique(stay.times, return_inverse=True)
@@ -162,8 +167,7 @@ def encode(stays: Sequence[Stay], scaler: ClinicalScaler, rep: Representation, l
     inputs, all_times = [], []
     for stay in stays:
         if strange:
-            keep = np.array([n in known for n in stay.names], dtype=bool)
-            stay = Stay(stay.id, stay.times[keep], [n for n, k in zip(stay.names, keep) if k], stay.values[keep], stay.static)
+            stay = stay.only(known)
         times, values, mask = observations(stay, scaler, rep)
         delta = time_since_observed(times.unsqueeze(0), mask.unsqueeze(0))[0]
         static = scaler.encode_static(stay).expand(len(times), -1)
@@ -181,14 +185,11 @@ def summary_features(stays: Sequence[Stay], scaler: ClinicalScaler) -> Tensor:
     """(N, 6D + S) per-stay summaries for a logistic-regression baseline: for each variable its last,
     mean, min and max z-scored value (0, the training mean, when never observed), log(1 + count),
     and whether it was observed at all; then the static columns."""
-    index = {n: i for i, n in enumerate(scaler.variables)}
     d = len(scaler.variables)
     rows = []
     for stay in stays:
         feats = np.zeros((len(SUMMARIES), d))
-        keep = [k for k, n in enumerate(stay.names) if n in index]
-        columns = np.array([index[stay.names[k]] for k in keep], dtype=np.int64)
-        z = (stay.values[keep] - np.asarray(scaler.mean)[columns]) / np.asarray(scaler.std)[columns] if keep else np.zeros(0)
+        columns, z = scaler.standardise(stay)
         for c in np.unique(columns):
             v = z[columns == c]  # in time order
             feats[:, c] = [v[-1], v.mean(), v.min(), v.max(), np.log1p(len(v)), 1.0]

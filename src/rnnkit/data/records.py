@@ -89,6 +89,11 @@ class Stay:
     values: np.ndarray
     static: dict[str, float] = field(default_factory=dict)
 
+    def only(self, names: set[str]) -> Stay:
+        """The stay with the observations of `names` alone."""
+        keep = np.array([n in names for n in self.names], dtype=bool)
+        return Stay(self.id, self.times[keep], [n for n, k in zip(self.names, keep) if k], self.values[keep], self.static)
+
     def until(self, hours: float) -> Stay:
         """The stay as known after `hours` (observations at times <= hours)."""
         keep = self.times <= hours

@@ -36,16 +36,22 @@ def auroc(targets, scores) -> float:
     return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def _by_threshold(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each distinct score, high to low: (that score, flagged count, true positives) when
+    everything scoring at least that much is flagged."""
+    order = np.argsort(-p, kind="mergesort")
+    y, p = y[order], p[order]
+    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]  # last index of each distinct score
+    return p[last], last + 1, np.cumsum(y)[last]
+
+
 def average_precision(targets, scores) -> float:
     """Sum over thresholds (distinct scores, high to low) of (recall gain) x precision."""
     y, p = _check(targets, scores)
     if y.sum() == 0:
         return float("nan")
-    order = np.argsort(-p, kind="mergesort")
-    y, p = y[order], p[order]
-    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]  # last index of each distinct score
-    tp = np.cumsum(y)[last]
-    precision, recall = tp / (last + 1), tp / y.sum()
+    _, flagged, tp = _by_threshold(y, p)
+    precision, recall = tp / flagged, tp / y.sum()
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
@@ -90,13 +96,10 @@ def at_threshold(targets, scores, threshold: float) -> dict:
 def best_f1(targets, scores) -> dict:
     """The threshold (among the scores) with the highest F1, and that F1."""
     y, p = _check(targets, scores)
-    order = np.argsort(-p, kind="mergesort")
-    y, p = y[order], p[order]
-    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]
-    tp = np.cumsum(y)[last]
-    f1 = 2 * tp / (last + 1 + y.sum())
+    thresholds, flagged, tp = _by_threshold(y, p)
+    f1 = 2 * tp / (flagged + y.sum())
     best = int(np.argmax(f1)) if len(f1) else 0
-    return {"threshold": float(p[last[best]]), "f1": float(f1[best]) if y.sum() else float("nan")}
+    return {"threshold": float(thresholds[best]), "f1": float(f1[best]) if y.sum() else float("nan")}
 
 
 def risk_metrics(targets, scores, threshold: float = 0.5, bins: int = 10) -> dict:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.clinical import ClinicalScaler, encode, summary_features
+from rnnkit.data.records import Stay
 from rnnkit.models.clinical import ClinicalModel, ClinicalModelConfig
 from rnnkit.models.logistic import LogisticRegression
 from rnnkit.tasks.clinical.training import TASK, ClinicalDataConfig, Cohort, load_cohort, predict_set, subset
@@ -72,13 +73,15 @@ def choose_stays(run: ClinicalRun, cohort: Cohort, records_path: str, split: str
     return subset(cohort, run.split[split]), split
 
 
-def evaluate_run(run_dir: Path, records_path: str, outcomes: str, *, split: str = "auto", hours: float | None = None,
+def evaluate_run(run_dir: Path | ClinicalRun, records_path: str, outcomes: str, *, split: str = "auto", hours: float | None = None,
                  threshold: float = 0.5, device_name: str = "auto", cohort: Cohort | None = None,
                  ignore_unknown: bool = False, plot: bool = True) -> dict:
     """The model's and the baseline's risk metrics on labelled stays; with `hours`, from only the
-    observations of the first `hours` (early prediction)."""
+    observations of the first `hours` (early prediction). `run_dir` may be a loaded run (scoring
+    several horizons reads it once)."""
     device = resolve_device(device_name)
-    run = ClinicalRun.load(run_dir, device)
+    run = run_dir if isinstance(run_dir, ClinicalRun) else ClinicalRun.load(run_dir, device)
+    run.model.to(device)
     cohort = cohort or load_cohort(records_path, outcomes, run.config)
     if cohort.labels is None:
         raise ValueError("scoring needs outcomes (--outcomes FILE)")
@@ -153,8 +156,6 @@ class RiskMonitor:
     def __init__(self, run: ClinicalRun, static: dict[str, float] | None = None) -> None:
         if run.model.config.backbone != "grud" or run.config.representation != "raw":
             raise ValueError("RiskMonitor follows GRU-D runs on raw observation times; use predict --over-time for others")
-        from rnnkit.data.records import Stay
-
         self.run, self.model = run, run.model
         stay = Stay("monitor", np.zeros(0), [], np.zeros(0), {k: float(v) for k, v in (static or {}).items()})
         self.static = run.scaler.encode_static(stay)

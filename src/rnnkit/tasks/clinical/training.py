@@ -97,9 +97,8 @@ def load_cohort(records_path: str, outcomes: str | None, config: ClinicalDataCon
     if config.static_table:
         attach_static(records, config.static_table)
     if config.exclude:
-        for i, stay in enumerate(records.stays):
-            keep = np.array([n not in config.exclude for n in stay.names], dtype=bool)
-            records.stays[i] = Stay(stay.id, stay.times[keep], [n for n, k in zip(stay.names, keep) if k], stay.values[keep], stay.static)
+        kept = {n for stay in records.stays for n in stay.names} - set(config.exclude)
+        records.stays = [stay.only(kept) for stay in records.stays]
     if report:
         records.report()
     ids = [s.id for s in records.stays]

@@ -25,10 +25,12 @@ from rnnkit.training.risk import auroc, average_precision, best_f1
 
 @dataclass
 class Detection:
-    """Per row of the scored file: time (or row number), score (NaN where a row cannot be scored:
-    the first lookback + steps - 1 rows), flag; the threshold and, with labels, the metrics."""
+    """Per row of the scored file: time (or row number), the first target (original scale), score
+    (NaN where a row cannot be scored: the first lookback + steps - 1 rows), flag; the threshold
+    and, with labels, the metrics."""
 
     times: np.ndarray
+    values: np.ndarray
     scores: np.ndarray
     flags: np.ndarray
     threshold: float
@@ -108,17 +110,17 @@ def detect(run_dir: Path, path: str | None = None, *, labels: str | None = None,
                "typical_score": len(mean)}
     truth = None
     if labels is not None:
-        truth = read_labels(path or loaded.path, labels, c.time_column, c.fill, n)
+        truth = label_column(path or loaded.path, labels, c.time_column, c.fill, n)
         scored = ~np.isnan(scores)
         if len(set(truth[scored].tolist())) < 2:
             raise ValueError(f"the scored rows of {path or loaded.path} hold only one value of {labels}; AUROC needs both 0 and 1")
         best = best_f1(truth[scored], scores[scored])
         summary.update(auroc=auroc(truth[scored], scores[scored]), auprc=average_precision(truth[scored], scores[scored]),
                        best_f1=best["f1"], best_threshold=best["threshold"], anomalies=int(truth[scored].sum()))
-    return Detection(times, scores, flags, threshold, truth, summary)
+    return Detection(times, frame.table.values[:, 0], scores, flags, threshold, truth, summary)
 
 
-def read_labels(path: str, column: str, time_column: str | None, fill: str | None, rows: int) -> np.ndarray:
+def label_column(path: str, column: str, time_column: str | None, fill: str | None, rows: int) -> np.ndarray:
     header, table_rows, source = read_rows(Path(path))
     values = table_from_rows(header, table_rows, source, [column], time_column, fill).values[:, 0]
     if len(values) != rows or not np.isin(values, (0.0, 1.0)).all():
