@@ -5,7 +5,7 @@
     >>> ys, (h, c) = lstm(torch.randn(4, 50, 8), lengths=torch.tensor([50, 20, 35, 1]))
 """
 
-from rnnkit.cells import GRUCell, GRUDCell, GRUDState, LSTMCell, LSTMState, RNNCell
+from rnnkit.cells import ConvLSTMCell, GRUCell, GRUDCell, GRUDState, LSTMCell, LSTMState, RNNCell
 from rnnkit.layers import (
     GRU,
     GRUD,
@@ -13,6 +13,7 @@ from rnnkit.layers import (
     RNN,
     AdditiveAttention,
     AttentionPooling,
+    ConvLSTM,
     DotAttention,
     GeneralAttention,
     KernelChoice,
@@ -21,6 +22,6 @@ from rnnkit.layers import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "GRU", "GRUD", "GRUDCell", "GRUDState", "LSTM", "RNN", "AdditiveAttention", "AttentionPooling", "DotAttention", "GRUCell",
+    "GRU", "GRUD", "GRUDCell", "GRUDState", "LSTM", "RNN", "AdditiveAttention", "AttentionPooling", "ConvLSTM", "ConvLSTMCell", "DotAttention", "GRUCell",
     "GeneralAttention", "KernelChoice", "LSTMCell", "LSTMState", "RNNCell", "__version__",
 ]
