@@ -59,7 +59,7 @@ def main() -> None:
             out = args.out / f"{protocol}-{args.architecture}{args.tag}-seed{seed}"
             shutil.rmtree(out, ignore_errors=True)
             start = time.time()
-            summary = train(str(DATA / "MSRAction3DSkeletonReal3D"), data, model, training, out)
+            summary = train("pose", str(DATA / "MSRAction3DSkeletonReal3D"), data, model, training, out)
             row = {"protocol": protocol, "seed": seed, "architecture": args.architecture, "tag": args.tag,
                    "accuracy": summary["test"]["accuracy"], "macro_f1": summary["test"]["macro_f1"],
                    "test": summary["test"]["examples"], "train": summary["sequences"]["train"],

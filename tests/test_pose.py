@@ -167,7 +167,7 @@ def test_pose_config_errors():
 
 def test_video_cli_trains_evaluates_and_predicts_on_the_generated_example(tmp_path, capsys):
     assert main(["video", "example", str(tmp_path / "ex"), "--per-class", "6"]) == 0
-    manifest = tmp_path / "ex" / "manifest.csv"
+    manifest = tmp_path / "ex" / "poses" / "manifest.csv"
     run = tmp_path / "run"
     assert main(["video", "train", "--data", str(manifest), "--test-subjects", "6", "--val-fraction", "0.2",
                  "--epochs", "3", "--hidden-size", "16", "--num-layers", "1", "--rotate", "15", "--out", str(run),
@@ -185,6 +185,8 @@ def test_video_cli_trains_evaluates_and_predicts_on_the_generated_example(tmp_pa
     assert main(["video", "train", "--resume", str(run), "--epochs", "4", "--no-progress"]) == 0
     assert main(["video", "evaluate", str(run), "--data", str(tmp_path / "nowhere")]) == 1
     assert "no such pose file or folder" in capsys.readouterr().err
+    assert main(["video", "train", "--data", str(manifest), "--architecture", "convlstm", "--out", str(tmp_path / "x")]) == 1
+    assert "is not for pose data" in capsys.readouterr().err
 
 
 def test_the_example_writes_every_action_for_every_subject(tmp_path):

@@ -72,6 +72,10 @@ class PoseSet:
     def dims(self) -> int:
         return self.sequences[0].shape[2]
 
+    def inputs(self) -> list[Tensor]:
+        """The sequences as model inputs, (T_i, J*D)."""
+        return [s.flatten(1) for s in self.sequences]
+
     def subset(self, rows) -> PoseSet:
         rows = list(rows)
         return PoseSet([self.sequences[i] for i in rows], [self.labels[i] for i in rows],
@@ -190,9 +194,11 @@ def _manifest(path: Path) -> list[tuple[Path, str, int | None]]:
         for n, row in enumerate(reader, 2):
             if not (row["path"] or "").strip() or not (row["label"] or "").strip():
                 raise ValueError(f"{path}, line {n}: empty path or label")
-            subject = row.get("subject")
-            items.append((path.parent / row["path"].strip(), row["label"].strip(),
-                          int(subject) if subject not in (None, "") else None))
+            subject = (row.get("subject") or "").strip()
+            try:
+                items.append((path.parent / row["path"].strip(), row["label"].strip(), int(subject) if subject else None))
+            except ValueError:
+                raise ValueError(f"{path}, line {n}: subject must be an integer; got {subject!r}") from None
     if not items:
         raise ValueError(f"{path}: the manifest lists no pose files")
     return items

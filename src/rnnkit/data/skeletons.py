@@ -1,6 +1,6 @@
 """A generated pose data set that needs no download: stick figures with MSR Action3D's 20-joint layout
 performing six actions, written in the generic layout (one CSV per sequence, a frame per row, x y z of
-each joint as columns) with a manifest `path,label,subject`.
+each joint as columns) beside a manifest `path,label,subject`.
 
 Actions: wave (one arm swings overhead), punch (one arm thrusts forward), clap (both hands meet in
 front), kick (one leg swings forward), squat (knees bend, the body drops), raise (both arms go up and
@@ -89,10 +89,10 @@ def pose_sequence(action: str, rng: np.random.Generator, size: float) -> np.ndar
 
 
 def write_pose_example(root: str | Path, per_class: int = 30, seed: int = 0) -> Path:
-    """Write `per_class` sequences of each action over six subjects under `root`/poses and return the
+    """Write `per_class` sequences of each action over six subjects into `root` and return the
     manifest `root`/manifest.csv (columns path, label, subject)."""
     root = Path(root)
-    (root / "poses").mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     sizes = rng.uniform(0.85, 1.15, SUBJECTS + 1)
     manifest = root / "manifest.csv"
@@ -103,7 +103,7 @@ def write_pose_example(root: str | Path, per_class: int = 30, seed: int = 0) -> 
             for k in range(per_class):
                 subject = k % SUBJECTS + 1
                 joints = pose_sequence(action, rng, sizes[subject])
-                name = f"poses/{action}_s{subject:02d}_e{k:02d}.csv"
+                name = f"{action}_s{subject:02d}_e{k:02d}.csv"
                 np.savetxt(root / name, joints.reshape(len(joints), -1), delimiter=",", fmt="%.4f")
                 writer.writerow([name, action, subject])
     return manifest

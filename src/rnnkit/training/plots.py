@@ -224,3 +224,29 @@ def plot_anomalies(times, values, scores, threshold: float, flags, path: Path, n
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
     return _save(fig, plt, path)
+
+
+def plot_regularity(clips: list[dict], path: Path, columns: int = 4) -> Path:
+    """One panel per clip: the regularity score over its frames, labelled anomalous frames shaded.
+    Each clip is {"name", "regularity": [...], "labels": [...] or None}."""
+    import math
+
+    import numpy as np
+
+    plt = _pyplot()
+    rows = max(1, math.ceil(len(clips) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.2 * rows), squeeze=False, sharey=True)
+    for ax, clip in zip(axes.ravel(), clips):
+        score = np.asarray(clip["regularity"], dtype=float)
+        ax.plot(np.arange(len(score)), score, lw=1.2)
+        if clip.get("labels") is not None:
+            for t, flag in enumerate(clip["labels"]):
+                if flag:
+                    ax.axvspan(t - 0.5, t + 0.5, color="tab:red", alpha=0.15, lw=0)
+        ax.set_title(clip["name"], fontsize=8)
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(clips):]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("regularity")
+    return _save(fig, plt, path)
