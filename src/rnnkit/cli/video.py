@@ -15,7 +15,7 @@ from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides
 from rnnkit.data.moving_shapes import MOTIONS, write_clip_example
 from rnnkit.data.skeletons import ACTIONS, write_pose_example
 from rnnkit.tasks import video
-from rnnkit.tasks.video import detect
+from rnnkit.tasks.video import caption, detect
 
 DATA = ("pose sequences: a folder of MSR Action3D skeleton files (aAA_sSS_eEE_skeleton3D.txt), class subfolders of "
         "pose files, or a manifest CSV path,label[,subject]; a pose file holds one frame per row (joints x coordinates "
@@ -44,8 +44,10 @@ def add_parser(subparsers) -> None:
     train.add_argument("--data", help="the sequences (required unless --resume)")
     train.add_argument("--kind", choices=["auto", "pose", "clips"], default="auto",
                        help="what the files hold (default: told by the files)")
-    train.add_argument("--objective", choices=["classify", "predict"], default="classify",
-                       help="classify actions (default), or predict the next frame of normal clips, for detect")
+    train.add_argument("--objective", choices=["classify", "predict", "caption"], default="classify",
+                       help="classify actions (default); predict the next frame of normal clips, for detect; or "
+                       "caption clips (a manifest with a caption column)")
+    train.add_argument("--attention", choices=["additive", "dot", "general", "none"], help="caption: the decoder's attention")
     _data_flags(train)
     _clip_flags(train)
     train.add_argument("--action-set", choices=["AS1", "AS2", "AS3"], help="MSR Action3D: train on this 8-action subset")
@@ -100,6 +102,14 @@ def add_parser(subparsers) -> None:
     detect.add_argument("--device", default="auto")
     detect.set_defaults(run=_detect)
 
+    captioner = verbs.add_parser("caption", help="describe every clip in words (a captioning run)")
+    captioner.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    captioner.add_argument("--data", required=True, help="clips: a manifest or class folders")
+    captioner.add_argument("--beam-size", type=int, default=5)
+    captioner.add_argument("--jsonl", action="store_true", help="JSON lines instead of CSV")
+    captioner.add_argument("--device", default="auto")
+    captioner.set_defaults(run=_caption)
+
     example = verbs.add_parser("example", help="write generated pose sequences and clips (no download)",
                                description="Write DIR/poses (stick figures performing six actions over six subjects, "
                                "the generic pose layout, manifest.csv) and DIR/clips (GIFs of a shape moving in five "
@@ -151,6 +161,8 @@ def _train(args) -> int:
     kind = video.detect_kind(args.data) if args.kind == "auto" else args.kind
     if args.objective == "predict":
         return _train_predictor(args, kind)
+    if args.objective == "caption":
+        return _train_captioner(args, kind)
     classes = video.action_set(args.action_set) if args.action_set else (tuple(args.classes) if args.classes else None)
     split = {"classes": classes, "test_subjects": args.test_subjects, "test_fraction": args.test_fraction,
              "val_fraction": args.val_fraction, "split_seed": args.split_seed,
@@ -195,12 +207,35 @@ def _train_predictor(args, kind: str) -> int:
     return 0
 
 
-def _print_predictor_summary(summary: dict, out: Path) -> None:
+def _train_captioner(args, kind: str) -> int:
+    if kind != "clips":
+        raise ValueError("--objective caption needs clips with captions, not pose data")
+    if args.test_subjects or args.classes or args.action_set:
+        raise ValueError("--objective caption splits clips by --test-fraction and --val-fraction only")
+    frames = None if args.all_frames else (args.frames or 16)
+    data = video.ClipDataConfig(size=tuple(args.size), channels=args.channels, frames=frames, val_fraction=args.val_fraction,
+                                test_fraction=args.test_fraction, split_seed=args.split_seed,
+                                **({"batch_size": args.batch_size} if args.batch_size else {}))
+    model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "dropout": "dropout",
+                                   "conv_channels": "conv_channels", "attention": "attention"})
+    out = args.out or Path("runs") / "video-caption"
+    if args.overwrite:
+        clear_run_dir(out)
+    summary = caption.train(args.data, data, model, training_overrides(args), out)
+    _print_predictor_summary(summary, out, "caption")
+    if "test" in summary:
+        print(f"test BLEU {summary['test']['bleu']:.2f}, exact match {summary['test']['exact_match']:.3f} "
+              f"({summary['test']['examples']} clips)")
+    return 0
+
+
+def _print_predictor_summary(summary: dict, out: Path, verb: str = "detect") -> None:
+    label = "best validation loss (cross-entropy per word)" if verb == "caption" else "best validation error (MSE per pixel)"
     if summary["best_val_loss"] is None and summary["stop_reason"] != "interrupted":
         print(f"{summary['steps']} steps ({summary['stop_reason']}); no validation clips, so the last weights are kept")
-    elif report_stop(summary, "best_val_loss", "best validation error (MSE per pixel)", "video", out):
+    elif report_stop(summary, "best_val_loss", label, "video", out):
         return
-    print(f"run saved in {out}; try: rnnkit video detect {out} --data CLIPS")
+    print(f"run saved in {out}; try: rnnkit video {verb} {out} --data CLIPS")
 
 
 def _pose_data_config(args, split: dict):
@@ -274,6 +309,7 @@ def _example(args) -> int:
     print(f"wrote {args.per_class * len(MOTIONS)} clips ({', '.join(MOTIONS)}): {clips}")
     print(f"try: rnnkit video train --data {poses} --test-subjects 5,6 --out runs/video-poses")
     print(f"     rnnkit video train --data {clips} --test-fraction 0.2 --architecture convlstm --out runs/video-clips")
+    print(f"     rnnkit video train --data {clips} --objective caption --test-fraction 0.2 --out runs/video-caption")
     print(f"     rnnkit video train --data {clips} --objective predict --out runs/video-predict && "
           f"rnnkit video detect runs/video-predict --data {clips.parent / 'anomaly.csv'} --labels anomalous_frames")
     return 0
@@ -301,4 +337,17 @@ def _detect(args) -> int:
     if "auroc" in summary:
         print(f"AUROC {summary['auroc']:.4f}, AUPRC {summary['auprc']:.4f} ({summary['anomalous_frames']} anomalous frames); "
               f"raw error AUROC {summary['auroc_raw_error']:.4f}", file=sys.stderr if not args.out else sys.stdout)
+    return 0
+
+
+def _caption(args) -> int:
+    rows = caption.caption(args.run_dir, args.data, beam_size=args.beam_size, device_name=args.device)
+    writer = None if args.jsonl else csv.writer(sys.stdout)
+    if writer:
+        writer.writerow(["clip", "caption"])
+    for name, text in rows:
+        if writer:
+            writer.writerow([name, text])
+        else:
+            print(json.dumps({"clip": name, "caption": text}))
     return 0

@@ -22,6 +22,8 @@ def _kind(run_dir: Path):
     info = common.saved(run_dir)
     if info.get("objective") == "predict":
         raise ValueError(f"{run_dir} is a frame-prediction run: score clips with rnnkit video detect {run_dir} --data ...")
+    if info.get("objective") == "caption":
+        raise ValueError(f"{run_dir} is a captioning run: use rnnkit video caption {run_dir} --data ...")
     kind = info["kind"]
     if kind not in KINDS:
         raise ValueError(f"{run_dir}: unknown video kind {kind!r} in video.json; this rnnkit knows {sorted(KINDS)}")
@@ -35,15 +37,25 @@ def train(kind: str, path: str, data_config, model_overrides: dict, train_overri
 
 
 def resume(out: Path, overrides: dict) -> dict:
-    if common.saved(out).get("objective") == "predict":
+    objective = common.saved(out).get("objective", "classify")
+    if objective == "predict":
         from rnnkit.tasks.video import detect
 
         return detect.resume(out, overrides)
+    if objective == "caption":
+        from rnnkit.tasks.video import caption
+
+        return caption.resume(out, overrides)
     return common.resume(_kind(out), out, overrides)
 
 
 def evaluate_run(run_dir: Path, path: str, *, split_name: str | None = None, subjects=None,
                  device_name: str = "auto") -> dict:
+    """Classifiers: accuracy, macro-F1, per class; captioners: BLEU (see caption.evaluate_run)."""
+    if common.saved(run_dir).get("objective") == "caption":
+        from rnnkit.tasks.video import caption
+
+        return caption.evaluate_run(run_dir, path, split_name=split_name, device_name=device_name)
     return common.evaluate_run(_kind(run_dir), run_dir, path, split_name=split_name, subjects=subjects,
                                device_name=device_name)
 

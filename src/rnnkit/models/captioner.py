@@ -1,0 +1,73 @@
+"""Video captioning (after Venugopalan et al., "Sequence to Sequence — Video to Text", ICCV 2015): the
+translation model's attention decoder and beam search, with a per-frame CNN in place of the source
+embedding, so the encoder RNN reads frame features and the decoder attends over frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from rnnkit.models.seq2seq import Memory, Seq2Seq, Seq2SeqConfig
+from rnnkit.models.video import FrameEncoder, on_valid_frames
+
+
+@dataclass(frozen=True)
+class CaptionerConfig:
+    """`vocab_size` of the caption tokens (with the three specials); frames of `channels` through a
+    `FrameEncoder` of `conv_channels` to `embedding_size`; the rest as `Seq2SeqConfig`."""
+
+    vocab_size: int
+    channels: int = 1
+    conv_channels: tuple[int, ...] = (16, 32, 64)
+    embedding_size: int = 64
+    hidden_size: int = 128
+    cell: str = "gru"
+    attention: str = "general"
+    dropout: float = 0.2
+    teacher_forcing: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        self.seq2seq()
+
+    def seq2seq(self) -> Seq2SeqConfig:
+        return Seq2SeqConfig(src_vocab_size=1, tgt_vocab_size=self.vocab_size, embedding_size=self.embedding_size,
+                             hidden_size=self.hidden_size, cell=self.cell, attention=self.attention, dropout=self.dropout,
+                             teacher_forcing=self.teacher_forcing)
+
+
+class ClipCaptioner(Seq2Seq):
+    """clips (B, T, C, H, W) + lengths, caption ids starting with <bos> -> logits (B, L, V); `encode`
+    and `step` are what `rnnkit.models.decoding`'s greedy and beam search call.
+
+    >>> import torch
+    >>> model = ClipCaptioner(CaptionerConfig(vocab_size=12, conv_channels=(4,), hidden_size=8, embedding_size=8))
+    >>> model(torch.rand(2, 5, 1, 16, 16), torch.tensor([5, 3]), torch.randint(3, 12, (2, 4))).shape
+    torch.Size([2, 4, 12])
+    """
+
+    def __init__(self, config: CaptionerConfig) -> None:
+        super().__init__(config.seq2seq())
+        self.config = config
+        del self.src_embed  # frames, not tokens, are the source
+        self.frames = FrameEncoder(config.channels, config.conv_channels, config.embedding_size)
+
+    @classmethod
+    def from_config(cls, config: CaptionerConfig) -> ClipCaptioner:
+        return cls(config)
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, object]:
+        features = on_valid_frames(self.frames, src, src_lengths)  # (B, T, E)
+        outputs, state = self.encoder(self.dropout(features), lengths=src_lengths)
+        h = state[0] if isinstance(state, tuple) else state
+        summary = _cat_last(h)
+        init = self.bridge(summary).tanh().view(-1, 1, self.config.hidden_size).transpose(0, 1).contiguous()
+        decoder_state = (init, init.new_zeros(init.shape)) if self.config.cell == "lstm" else init
+        keys = self.key_proj(outputs) if self.key_proj is not None else outputs
+        return Memory(outputs, keys, src_lengths.to(outputs.device), summary), decoder_state
+
+
+def _cat_last(h: Tensor) -> Tensor:
+    """The last layer's two directions side by side, (B, 2H)."""
+    return h[-2:].transpose(0, 1).flatten(1)
