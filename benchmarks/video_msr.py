@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--rotate", type=float, default=0.0)
+    parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--center", default="frame")
     parser.add_argument("--tag", default="", help="names a variant in results.jsonl")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-msr"))
@@ -53,7 +54,8 @@ def main() -> None:
             data = PoseDataConfig(listing=str(DATA / "files_used_in_cvpr12_paper.txt"),
                                   classes=None if protocol == "all" else action_set(protocol),
                                   test_subjects=(2, 4, 6, 8, 10), center=args.center)
-            model = {"architecture": args.architecture, "hidden_size": args.hidden_size, "rotate_degrees": args.rotate}
+            model = {"architecture": args.architecture, "hidden_size": args.hidden_size, "rotate_degrees": args.rotate,
+                     "dropout": args.dropout}
             training = {"epochs": args.epochs, "seed": seed, "weight_decay": args.weight_decay,
                         "optimizer": "adamw" if args.weight_decay else "adam", "progress": False, "device": "cpu"}
             out = args.out / f"{protocol}-{args.architecture}{args.tag}-seed{seed}"
@@ -64,7 +66,8 @@ def main() -> None:
                    "accuracy": summary["test"]["accuracy"], "macro_f1": summary["test"]["macro_f1"],
                    "test": summary["test"]["examples"], "train": summary["sequences"]["train"],
                    "seconds": round(time.time() - start, 1), "epochs": args.epochs, "hidden_size": args.hidden_size,
-                   "weight_decay": args.weight_decay, "rotate": args.rotate, "center": args.center}
+                   "weight_decay": args.weight_decay, "rotate": args.rotate, "center": args.center,
+                   "dropout": args.dropout}
             print(json.dumps(row), flush=True)
             with open(args.out / "results.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")

@@ -12,6 +12,7 @@ import torch
 from rnnkit.cli import main
 from rnnkit.data.clips import read_frame_labels
 from rnnkit.models.frame_predictor import FramePredictor, FramePredictorConfig
+from rnnkit.tasks.video.detect import detect
 from rnnkit.training.anomaly import regularity
 
 
@@ -88,6 +89,10 @@ def test_video_cli_predicts_frames_and_detects_anomalies(tmp_path, capsys):
     lines = (tmp_path / "s.csv").read_text().splitlines()
     assert lines[0] == "clip,frame,error,regularity,anomaly" and lines[1].endswith(",0,,,")
     assert len(lines) - 1 == summary["frames"]
+    # clips of different lengths in batches of different padded lengths: every frame of every clip scored
+    results, again = detect(run, str(clips / "anomaly.csv"), labels_column="anomalous_frames", batch_size=1)
+    assert again["frames"] == summary["frames"] and [len(r.errors) for r in results] != [len(results[0].errors)] * 4
+    torch.testing.assert_close(torch.tensor(again["auroc"]), torch.tensor(summary["auroc"]))
     assert main(["video", "evaluate", str(run), "--data", str(clips / "manifest.csv")]) == 1
     assert "frame-prediction run" in capsys.readouterr().err
     assert main(["video", "train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0

@@ -125,7 +125,7 @@ class ClipScores:
 
 @torch.no_grad()
 def detect(run_dir: Path, path: str, labels_column: str | None = None, device_name: str = "auto",
-           plot_clips: int = 8) -> tuple[list[ClipScores], dict]:
+           plot_clips: int = 8, batch_size: int = 16) -> tuple[list[ClipScores], dict]:
     """Score every frame of the clips at `path`; with `labels_column` (frame spans in the manifest),
     AUROC and AUPRC over all scored frames of the anomaly score and of the raw error. The first
     `plot_clips` clips are plotted into RUN_DIR/plots/regularity-<data>.png."""
@@ -133,9 +133,9 @@ def detect(run_dir: Path, path: str, labels_column: str | None = None, device_na
     model, config = load_predictor(run_dir, device)
     clips = clip_kind.load(path, config, labelled=False)
     spans = read_frame_labels(path, labels_column) if labels_column else None
-    data = PaddedBatches(clips.sequences, torch.zeros(len(clips.names)), 16, shuffle=False)
-    errors = torch.cat([model.errors(b.inputs.to(device), b.lengths.to(device)).cpu() for b in data.batches(0, 0)
-                        ] if len(clips.names) else []).double().numpy()
+    data = PaddedBatches(clips.sequences, torch.zeros(len(clips.names)), batch_size, shuffle=False)
+    errors = [row for b in data.batches(0, 0)  # batches pad to their own longest clip: keep rows apart
+              for row in model.errors(b.inputs.to(device), b.lengths.to(device)).cpu().double().numpy()]
     results = []
     for name, seq, row in zip(clips.names, clips.sequences, errors):
         e = row[: len(seq)]
