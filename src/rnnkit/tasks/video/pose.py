@@ -13,7 +13,8 @@ from rnnkit.data.pose import MSR_ACTION_SETS, MSR_BODY_PARTS, MSR_JOINTS, PoseNo
 from rnnkit.models.pose import PoseModelConfig, build_pose_model
 from rnnkit.tasks.video.common import check_split
 
-TRAIN_DEFAULTS = {"epochs": 60, "lr": 1e-3, "clip_norm": 5.0, "weight_decay": 0.01, "optimizer": "adamw"}
+TRAIN_DEFAULTS = {"epochs": 60, "lr": 1e-3, "clip_norm": 5.0, "weight_decay": 0.05, "optimizer": "adamw"}
+MODEL_DEFAULTS = {"dropout": 0.5}  # small data sets: on MSR Action3D 0.5 with weight decay 0.05 beat 0.3 with 0.01
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def load(path: str, config: PoseDataConfig, classes: tuple[str, ...] | None = No
 
 def model_config(poses: PoseSet, names: list[str], overrides: dict) -> dict:
     """The model config for these sequences; MSR's body parts by default for the body-part RNN."""
-    overrides = dict(overrides)
+    overrides = {**MODEL_DEFAULTS, **overrides}
     if overrides.get("architecture") == "parts" and overrides.get("parts") is None and poses.joints == MSR_JOINTS:
         overrides["parts"] = MSR_BODY_PARTS
     return asdict(PoseModelConfig(num_classes=len(names), joints=poses.joints, dims=poses.dims, **overrides))
