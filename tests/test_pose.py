@@ -183,6 +183,27 @@ def test_video_cli_trains_evaluates_and_predicts_on_the_generated_example(tmp_pa
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("name,label,p_") and len(lines) == 1 + 6 * len(ACTIONS)
     assert main(["video", "train", "--resume", str(run), "--epochs", "4", "--no-progress"]) == 0
+    # a second seed: the two runs scored as one ensemble, by the mean of their probabilities
+    other = tmp_path / "run2"
+    assert main(["video", "train", "--data", str(manifest), "--test-subjects", "6", "--val-fraction", "0.2", "--epochs", "2",
+                 "--hidden-size", "16", "--num-layers", "1", "--seed", "1", "--out", str(other), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["video", "evaluate", str(run), str(other), "--data", str(manifest), "--split", "test", "--json"]) == 0
+    ensemble = json.loads(capsys.readouterr().out)
+    assert ensemble["runs"] == 2 and ensemble["examples"] == metrics["examples"]
+    from rnnkit.tasks.video import common, pose
+    probs = [common.predict(pose, r, str(manifest), "cpu") for r in (run, other)]
+    names = sorted(ACTIONS)
+    test = set(split["test"])
+    mean = [[(a["probabilities"][n] + b["probabilities"][n]) / 2 for n in names] for a, b in zip(*probs) if a["name"] in test]
+    truth = [row["name"].split("_")[0] for row in probs[0] if row["name"] in test]
+    expected = sum(names[max(range(len(names)), key=p.__getitem__)] == t for p, t in zip(mean, truth)) / len(truth)
+    assert abs(ensemble["accuracy"] - expected) < 1e-9
+    narrow = tmp_path / "run3"
+    assert main(["video", "train", "--data", str(manifest), "--classes", "wave", "kick", "--epochs", "1", "--hidden-size", "8",
+                 "--num-layers", "1", "--out", str(narrow), "--no-progress"]) == 0
+    assert main(["video", "evaluate", str(run), str(narrow), "--data", str(manifest)]) == 1
+    assert "an ensemble needs runs trained on the same classes" in capsys.readouterr().err
     assert main(["video", "evaluate", str(run), "--data", str(tmp_path / "nowhere")]) == 1
     assert "no such pose file or folder" in capsys.readouterr().err
     assert main(["video", "train", "--data", str(manifest), "--architecture", "convlstm", "--out", str(tmp_path / "x")]) == 1

@@ -74,7 +74,8 @@ def add_parser(subparsers) -> None:
     train.set_defaults(run=_train)
 
     evaluate = verbs.add_parser("evaluate", help="accuracy, macro-F1, per-class figures, confusion matrix")
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("run_dir", type=Path, nargs="+", metavar="RUN_DIR",
+                          help="a run; several classifiers are scored as an ensemble (mean of probabilities)")
     evaluate.add_argument("--data", required=True, help="labelled sequences, in a layout training read")
     evaluate.add_argument("--subjects", type=_ints, help="score only these subjects")
     evaluate.add_argument("--split", choices=["train", "val", "test"], help="score only the run's own split of --data")
@@ -279,7 +280,11 @@ def _evaluate(args) -> int:
     if args.json:
         print(json.dumps(metrics))
         return 0
-    print(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   ({metrics['examples']} sequences)")
+    if "bleu" in metrics:
+        print(f"BLEU {metrics['bleu']:.2f}   exact match {metrics['exact_match']:.3f}   ({metrics['examples']} clips)")
+        return 0
+    runs = f", {metrics['runs']} runs" if metrics["runs"] > 1 else ""
+    print(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   ({metrics['examples']} sequences{runs})")
     print(f"{'class':>12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}")
     for name, row in metrics["per_class"].items():
         print(f"{name:>12} {row['precision']:>9.4f} {row['recall']:>9.4f} {row['f1']:>9.4f} {row['support']:>8}")

@@ -49,14 +49,21 @@ def resume(out: Path, overrides: dict) -> dict:
     return common.resume(_kind(out), out, overrides)
 
 
-def evaluate_run(run_dir: Path, path: str, *, split_name: str | None = None, subjects=None,
+def evaluate_run(run_dirs: Path | list[Path], path: str, *, split_name: str | None = None, subjects=None,
                  device_name: str = "auto") -> dict:
-    """Classifiers: accuracy, macro-F1, per class; captioners: BLEU (see caption.evaluate_run)."""
-    if common.saved(run_dir).get("objective") == "caption":
+    """Classifiers: accuracy, macro-F1, per class (several runs: an ensemble); captioners: BLEU (see
+    caption.evaluate_run)."""
+    run_dirs = list(run_dirs) if isinstance(run_dirs, (list, tuple)) else [run_dirs]
+    if common.saved(run_dirs[0]).get("objective") == "caption":
+        if len(run_dirs) > 1:
+            raise ValueError("captioning runs are evaluated one at a time")
         from rnnkit.tasks.video import caption
 
-        return caption.evaluate_run(run_dir, path, split_name=split_name, device_name=device_name)
-    return common.evaluate_run(_kind(run_dir), run_dir, path, split_name=split_name, subjects=subjects,
+        return caption.evaluate_run(run_dirs[0], path, split_name=split_name, device_name=device_name)
+    kinds = {_kind(d) for d in run_dirs}
+    if len(kinds) > 1:
+        raise ValueError("an ensemble needs runs of one kind (all pose or all clips)")
+    return common.evaluate_run(kinds.pop(), run_dirs, path, split_name=split_name, subjects=subjects,
                                device_name=device_name)
 
 

@@ -157,25 +157,38 @@ def load_run(kind_module, run_dir: Path, device="cpu"):
             read_json(Path(run_dir) / "split.json"))
 
 
-def evaluate_run(kind_module, run_dir: Path, path: str, *, split_name: str | None = None,
+def evaluate_run(kind_module, run_dirs: Path | list[Path], path: str, *, split_name: str | None = None,
                  subjects: tuple[int, ...] | None = None, device_name: str = "auto", items=None) -> dict:
-    """Accuracy, macro-F1, per-class figures and the confusion matrix (also plotted) on the labelled
-    sequences at `path`, restricted to the run's classes, to `subjects` if given, and to the run's own
-    `split_name` ("train", "val" or "test") if given."""
+    """Accuracy, macro-F1, per-class figures and the confusion matrix (also plotted, in the first
+    run) on the labelled sequences at `path`, restricted to the run's classes, to `subjects` if given,
+    and to the run's own `split_name` ("train", "val" or "test") if given. Several runs (trained on
+    the same classes) are scored as one ensemble: their probabilities are averaged, each run reading
+    the data with its own settings."""
+    run_dirs = [Path(d) for d in run_dirs] if isinstance(run_dirs, (list, tuple)) else [Path(run_dirs)]
     device = resolve_device(device_name)
-    model, names, config, parts = load_run(kind_module, run_dir, device)
-    if items is None:
-        items = kind_module.load(path, config, classes=tuple(names), subjects=subjects)
-    if split_name is not None:
-        wanted = set(parts[split_name])
-        items = items.subset(i for i, n in enumerate(items.names) if n in wanted)
-        if not items.names:
-            raise ValueError(f"{path}: none of the run's {split_name} sequences is there")
-    probs, labels = predict_batches(model, batches(items, names, 64, path, shuffle=False), device)
-    metrics = classification_metrics(labels, probs.argmax(1), names)
+    names, total, labels = None, None, None
+    for run_dir in run_dirs:
+        model, run_names, config, parts = load_run(kind_module, run_dir, device)
+        if names is not None and run_names != names:
+            raise ValueError(f"{run_dir} predicts the classes {run_names}, but {run_dirs[0]} predicts {names}; "
+                             "an ensemble needs runs trained on the same classes")
+        names = run_names
+        data = items if items is not None else kind_module.load(path, config, classes=tuple(names), subjects=subjects)
+        if split_name is not None:
+            wanted = set(parts[split_name])
+            data = data.subset(i for i, n in enumerate(data.names) if n in wanted)
+            if not data.names:
+                raise ValueError(f"{path}: none of the run's {split_name} sequences is there")
+        probs, run_labels = predict_batches(model, batches(data, names, 64, path, shuffle=False), device)
+        if labels is not None and not torch.equal(run_labels, labels):
+            raise ValueError(f"{run_dir} reads other sequences from {path} than {run_dirs[0]} (another split or "
+                             "listing); an ensemble must score the same sequences")
+        total, labels = (probs if total is None else total + probs), run_labels
+    metrics = classification_metrics(labels, total.argmax(1), names)
     metrics["examples"] = len(labels)
-    stem = Path(path).stem + (f"-{split_name}" if split_name else "")
-    plot = plot_confusion(metrics["confusion"], names, Path(run_dir) / "plots" / f"confusion-{stem}.png", title=stem)
+    metrics["runs"] = len(run_dirs)
+    stem = Path(path).stem + (f"-{split_name}" if split_name else "") + (f"-ensemble{len(run_dirs)}" if len(run_dirs) > 1 else "")
+    plot = plot_confusion(metrics["confusion"], names, run_dirs[0] / "plots" / f"confusion-{stem}.png", title=stem)
     metrics["confusion_plot"] = str(plot)
     return metrics
 
