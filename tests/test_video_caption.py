@@ -59,7 +59,9 @@ def test_video_cli_captions_the_generated_clips(tmp_path, capsys):
     assert main(["video", "evaluate", str(run), "--data", str(manifest), "--split", "test", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["examples"] == 5 and 0 <= metrics["bleu"] <= 100 and metrics["samples"][0]["reference"]
-    assert main(["video", "caption", str(run), "--data", str(manifest), "--jsonl", "--beam-size", "2"]) == 0
+    assert main(["video", "caption", str(run), "--data", str(manifest), "--jsonl", "--beam-size", "2",
+                 "--plot", str(tmp_path / "attention.png")]) == 0
+    assert (tmp_path / "attention.png").is_file()
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert len(rows) == 20 and {"clip", "caption"} == set(rows[0])
     assert main(["video", "train", "--resume", str(run), "--epochs", "3", "--no-progress"]) == 0

@@ -108,6 +108,7 @@ def add_parser(subparsers) -> None:
     captioner.add_argument("--data", required=True, help="clips: a manifest or class folders")
     captioner.add_argument("--beam-size", type=int, default=5)
     captioner.add_argument("--jsonl", action="store_true", help="JSON lines instead of CSV")
+    captioner.add_argument("--plot", type=Path, help="PNG of the first clip's attention over its frames, word by word")
     captioner.add_argument("--device", default="auto")
     captioner.set_defaults(run=_caption)
 
@@ -346,7 +347,8 @@ def _detect(args) -> int:
 
 
 def _caption(args) -> int:
-    rows = caption.caption(args.run_dir, args.data, beam_size=args.beam_size, device_name=args.device)
+    rows = caption.caption(args.run_dir, args.data, beam_size=args.beam_size, device_name=args.device,
+                           attention_plot=args.plot)
     writer = None if args.jsonl else csv.writer(sys.stdout)
     if writer:
         writer.writerow(["clip", "caption"])

@@ -23,6 +23,7 @@ from rnnkit.training.checkpoint import read_json
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.loop import fit
+from rnnkit.training.plots import plot_attention
 from rnnkit.training.rundir import load_trained_weights, read_run
 from rnnkit.training.state import seed_everything
 
@@ -127,8 +128,9 @@ def load_captioner(run_dir: Path, device="cpu"):
 
 
 def caption(run_dir: Path, path: str, beam_size: int = 5, device_name: str = "auto", names: set[str] | None = None,
-            batch_size: int = 32) -> list[tuple[str, str]]:
-    """(clip name, caption) for every clip at `path` (or those in `names`), by beam search."""
+            batch_size: int = 32, attention_plot: Path | None = None) -> list[tuple[str, str]]:
+    """(clip name, caption) for every clip at `path` (or those in `names`), by beam search; with
+    `attention_plot`, the first clip's attention over its frames for every word is drawn there."""
     device = resolve_device(device_name)
     model, vocab, config, _ = load_captioner(run_dir, device)
     clips = clip_kind.load(path, config, labelled=False)
@@ -143,6 +145,11 @@ def caption(run_dir: Path, path: str, beam_size: int = 5, device_name: str = "au
             padded[i, : len(c)] = c
         hyps = beam_search(model, padded.to(device), lengths.to(device), beam_size=beam_size)
         out += [(name, vocab.decode(h.tokens)) for name, h in zip(clips.names[start: start + batch_size], hyps)]
+        if start == 0 and attention_plot is not None and hyps[0].attention is not None:
+            words = vocab.pieces(hyps[0].tokens) + (["<eos>"] if hyps[0].finished else [])
+            frames = [f"frame {t}" for t in range(int(lengths[0]))]
+            weights = hyps[0].attention[: len(words), : len(frames)].numpy()
+            plot_attention(weights, frames, words, Path(attention_plot), title=clips.names[0])
     return out
 
 
