@@ -31,10 +31,11 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("video", help="video analysis: action recognition from pose sequences or clips",
-                                   description="Recognise actions from skeleton (pose) sequences or video clips.")
+    parser = subparsers.add_parser("video", help="video analysis: actions from poses or clips, anomaly scores, captions",
+                                   description="Recognise actions from skeleton (pose) sequences or video clips, score "
+                                   "anomalies in clips from a frame predictor, and caption clips.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    train = verbs.add_parser("train", help="train an action classifier", formatter_class=argparse.RawDescriptionHelpFormatter,
+    train = verbs.add_parser("train", help="train an action classifier, a frame predictor or a captioner", formatter_class=argparse.RawDescriptionHelpFormatter,
                              description=f"Train on {DATA}.",
                              epilog="examples:\n"
                              "  rnnkit video train --data MSRAction3DSkeletonReal3D --listing files_used_in_cvpr12_paper.txt "
