@@ -1,6 +1,6 @@
 """Forward+backward throughput of rnnkit's recurrent layers (fused and loop kernels) next to torch.nn.
 
-    python benchmarks/layers.py [--device cpu|cuda] [--cells lstm,gru,rnn] [--repeats 7] [--json FILE]
+    python benchmarks/layers.py [--device cpu|cuda] [--cells lstm,gru,rnn,lnlstm,lngru] [--repeats 7] [--json FILE]
 
 For each shape and cell the three implementations share one set of weights and one input, and are
 timed in turns (torch.nn, fused, loop, torch.nn, ...) so that drifts in machine load hit all alike.
@@ -27,7 +27,10 @@ import rnnkit  # noqa: E402
 # (B, T, I, H, layers), from the foundation issue
 SHAPES = [(32, 100, 8, 64, 1), (64, 128, 128, 512, 2), (64, 64, 1024, 1024, 1)]
 MIN_SAMPLE_S = 0.1
-CELLS = {"lstm": (rnnkit.LSTM, torch.nn.LSTM), "gru": (rnnkit.GRU, torch.nn.GRU), "rnn": (rnnkit.RNN, torch.nn.RNN)}
+CELLS = {"lstm": (rnnkit.LSTM, torch.nn.LSTM), "gru": (rnnkit.GRU, torch.nn.GRU), "rnn": (rnnkit.RNN, torch.nn.RNN),
+         # layer-norm cells have no fused kernel: their "fused" column is empty, "loop" is the layer itself
+         "lnlstm": (rnnkit.LayerNormLSTM, torch.nn.LSTM), "lngru": (rnnkit.LayerNormGRU, torch.nn.GRU)}
+NO_FUSED = {"lnlstm", "lngru"}
 
 
 def _sync(device):
@@ -54,13 +57,14 @@ def bench(cell: str, shape, device, repeats: int, warmup: int, loop_repeats: int
     batch, steps, inputs, hidden, layers = shape
     ours_cls, torch_cls = CELLS[cell]
     reference = torch_cls(inputs, hidden, num_layers=layers, batch_first=True).to(device, dtype)
-    fused = ours_cls(inputs, hidden, num_layers=layers, kernel="fused").to(device, dtype)
     loop = ours_cls(inputs, hidden, num_layers=layers, kernel="loop").to(device, dtype)
-    fused.load_state_dict(reference.state_dict())
-    loop.load_state_dict(reference.state_dict())
+    loop.load_state_dict(reference.state_dict(), strict=cell not in NO_FUSED)  # layer norm adds its gains
+    contenders = {"torch.nn": reference, "loop": loop}
+    if cell not in NO_FUSED:
+        contenders["fused"] = ours_cls(inputs, hidden, num_layers=layers, kernel="fused").to(device, dtype)
+        contenders["fused"].load_state_dict(reference.state_dict())
     x = torch.randn(batch, steps, inputs, device=device, dtype=dtype, requires_grad=True)
     grad = torch.randn(batch, steps, hidden, device=device, dtype=dtype)
-    contenders = {"torch.nn": reference, "fused": fused, "loop": loop}
     number = {}  # passes per sample: enough for a sample to last about MIN_SAMPLE_S
     for name, layer in contenders.items():
         for _ in range(warmup):
@@ -73,7 +77,7 @@ def bench(cell: str, shape, device, repeats: int, warmup: int, loop_repeats: int
                 continue
             times[name].append(_time(layer, x, grad, device, number[name]))
     tokens = batch * steps
-    result = {"cell": cell, "shape": dict(zip(("B", "T", "I", "H", "layers"), shape))}
+    result = {"cell": cell, "shape": dict(zip(("B", "T", "I", "H", "layers"), shape)), "fused": float("nan")}
     for name, ts in times.items():
         result[name] = tokens / statistics.median(ts)
     return result
@@ -93,7 +97,7 @@ def main() -> None:
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__}, {where}, {args.dtype}; forward+backward, tokens/s (median of {args.repeats})")
-    header = f"{'cell':5} {'B':>3} {'T':>4} {'I':>5} {'H':>5} {'L':>2} | {'torch.nn':>10} {'fused':>10} {'loop':>10} | {'fused/nn':>8} {'loop/nn':>8}"
+    header = f"{'cell':6} {'B':>3} {'T':>4} {'I':>5} {'H':>5} {'L':>2} | {'torch.nn':>10} {'fused':>10} {'loop':>10} | {'fused/nn':>8} {'loop/nn':>8}"
     print(header)
     print("-" * len(header))
     results = []
@@ -103,7 +107,7 @@ def main() -> None:
             results.append(r)
             s = r["shape"]
             print(
-                f"{cell:5} {s['B']:>3} {s['T']:>4} {s['I']:>5} {s['H']:>5} {s['layers']:>2} | "
+                f"{cell:6} {s['B']:>3} {s['T']:>4} {s['I']:>5} {s['H']:>5} {s['layers']:>2} | "
                 f"{r['torch.nn']:>10,.0f} {r['fused']:>10,.0f} {r['loop']:>10,.0f} | "
                 f"{r['fused'] / r['torch.nn']:>8.3f} {r['loop'] / r['torch.nn']:>8.3f}",
                 flush=True,

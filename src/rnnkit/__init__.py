@@ -17,11 +17,13 @@ from rnnkit.layers import (
     DotAttention,
     GeneralAttention,
     KernelChoice,
+    LayerNormGRU,
+    LayerNormLSTM,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GRU", "GRUD", "GRUDCell", "GRUDState", "LSTM", "RNN", "AdditiveAttention", "AttentionPooling", "ConvLSTM", "ConvLSTMCell", "DotAttention", "GRUCell",
-    "GeneralAttention", "KernelChoice", "LSTMCell", "LSTMState", "RNNCell", "__version__",
+    "GeneralAttention", "KernelChoice", "LayerNormGRU", "LayerNormLSTM", "LSTMCell", "LSTMState", "RNNCell", "__version__",
 ]

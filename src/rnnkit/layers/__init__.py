@@ -1,10 +1,11 @@
 """Layers that run cells over time (RNN, LSTM, GRU; stacked, bidirectional, lengths, two kernels)
-attention over sequences, a convolutional front end, SpecAugment masking, GRU-D over time, and ConvLSTM over clips."""
+attention over sequences, a convolutional front end, SpecAugment masking, GRU-D over time, ConvLSTM over clips, and layer-normalised LSTM and GRU."""
 
 from rnnkit.layers.attention import AdditiveAttention, Attention, AttentionPooling, DotAttention, GeneralAttention
 from rnnkit.layers.convlstm import ConvLSTM
 from rnnkit.layers.convolution import ConvFrontEnd, MaskedBatchNorm1d
 from rnnkit.layers.grud import GRUD
+from rnnkit.layers.layernorm import LayerNormGRU, LayerNormLSTM
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, KernelChoice, RecurrentLayer
 from rnnkit.layers.specaugment import SpecAugment
 
@@ -14,5 +15,5 @@ RECURRENT_LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 __all__ = [
     "RECURRENT_LAYERS",
     "GRU", "GRUD", "LSTM", "RNN", "AdditiveAttention", "Attention", "AttentionPooling", "DotAttention",
-    "ConvFrontEnd", "ConvLSTM", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer", "SpecAugment",
+    "ConvFrontEnd", "ConvLSTM", "LayerNormGRU", "LayerNormLSTM", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer", "SpecAugment",
 ]

@@ -162,8 +162,8 @@ class RecurrentLayer(nn.Module):
                 k = layer * self.num_directions + direction
                 # bias=False leaves two weights per block: pad the biases with None
                 w_ih, w_hh, b_ih, b_hh = (weights[k * per_block : (k + 1) * per_block] + [None, None])[:4]
-                xp = F.linear(layer_input, w_ih, b_ih)  # (B, T, G*H): all time steps in one product
-                step = partial(self.step, weight_hh=w_hh, bias_hh=b_hh)
+                xp = self._project(k, layer_input, w_ih, b_ih)  # (B, T, G*H): all time steps in one product
+                step = self._block_step(k, w_hh, b_hh)
                 ys, final = unroll(step, xp, map_state(lambda s, k=k: s[k], state), lengths, reverse=direction == 1)
                 outputs.append(ys)
                 finals.append(final)
@@ -171,6 +171,14 @@ class RecurrentLayer(nn.Module):
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, map_state(lambda *parts: torch.stack(parts), *finals)
+
+    def _project(self, block: int, x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None) -> Tensor:
+        """The input projection of layer-direction `block` for every time step (subclasses may normalise it)."""
+        return F.linear(x, weight_ih, bias_ih)
+
+    def _block_step(self, block: int, weight_hh: Tensor, bias_hh: Tensor | None):
+        """The step of layer-direction `block`, its recurrent weights bound (subclasses may bind more)."""
+        return partial(self.step, weight_hh=weight_hh, bias_hh=bias_hh)
 
     # -- cuDNN wants all weights in one buffer; keep them there after .to()/.cuda() ----------------
     def _apply(self, fn, *args, **kwargs):
