@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from rnnkit.layers import carries_cell_state
 from rnnkit.models.seq2seq import Memory, Seq2Seq, Seq2SeqConfig
 from rnnkit.models.video import FrameEncoder, on_valid_frames
 
@@ -63,7 +64,7 @@ class ClipCaptioner(Seq2Seq):
         h = state[0] if isinstance(state, tuple) else state
         summary = _cat_last(h)
         init = self.bridge(summary).tanh().view(-1, 1, self.config.hidden_size).transpose(0, 1).contiguous()
-        decoder_state = (init, init.new_zeros(init.shape)) if self.config.cell == "lstm" else init
+        decoder_state = (init, init.new_zeros(init.shape)) if carries_cell_state(self.config.cell) else init
         keys = self.key_proj(outputs) if self.key_proj is not None else outputs
         return Memory(outputs, keys, src_lengths.to(outputs.device), summary), decoder_state
 

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.grud import GRUDState
 from rnnkit.cells.lstm import LSTMState
-from rnnkit.layers import RECURRENT_LAYERS
+from rnnkit.layers import RECURRENT_LAYERS, carries_cell_state
 from rnnkit.layers.grud import GRUD
 from rnnkit.ops.fill import forward_fill
 
@@ -107,7 +107,7 @@ class ClinicalModel(nn.Module):
     def _initial(self, h0: Tensor, values: Tensor):
         if self.config.backbone == "grud":
             return GRUDState(h0, self.rnn.cell.x_mean.to(values.dtype).expand(1, values.shape[0], -1))
-        return LSTMState(h0, torch.zeros_like(h0)) if self.config.cell == "lstm" else h0
+        return LSTMState(h0, torch.zeros_like(h0)) if carries_cell_state(self.config.cell) else h0
 
     def step_logits(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         """(B, T) logits after each step (meaningless past a row's length)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS, AdditiveAttention, DotAttention, GeneralAttention
+from rnnkit.layers import RECURRENT_LAYERS, AdditiveAttention, DotAttention, GeneralAttention, carries_cell_state
 from rnnkit.ops.state import map_state
 
 PAD, BOS, EOS = 0, 1, 2
@@ -112,7 +112,7 @@ class Seq2Seq(nn.Module):
         h = state[0] if isinstance(state, tuple) else state  # (layers * directions, B, H)
         summary = torch.cat([h[-2], h[-1]], dim=1) if c.bidirectional else h[-1]  # last layer, both directions
         init = torch.tanh(self.bridge(summary)).view(-1, c.num_layers, c.hidden_size).transpose(0, 1).contiguous()
-        decoder_state = (init, torch.zeros_like(init)) if c.cell == "lstm" else init
+        decoder_state = (init, torch.zeros_like(init)) if carries_cell_state(c.cell) else init
         keys = self.key_proj(outputs) if self.key_proj is not None else outputs
         return Memory(outputs, keys, src_lengths.to(outputs.device), summary), decoder_state
 
