@@ -168,8 +168,7 @@ def _train(args) -> int:
         return _train_captioner(args, kind)
     classes = video.action_set(args.action_set) if args.action_set else (tuple(args.classes) if args.classes else None)
     split = {"classes": classes, "test_subjects": args.test_subjects, "test_fraction": args.test_fraction,
-             "val_fraction": args.val_fraction, "split_seed": args.split_seed,
-             **({"batch_size": args.batch_size} if args.batch_size else {})}
+             "val_fraction": args.val_fraction, "split_seed": args.split_seed}
     common = {"architecture": "architecture", "cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers",
               "dropout": "dropout", "pooling": "pooling"}
     if kind == "pose":
@@ -180,8 +179,7 @@ def _train(args) -> int:
         if args.parts is not None:
             model["parts"] = _read_parts(args.parts)
     else:
-        frames = None if args.all_frames else (args.frames or 16)
-        data = video.ClipDataConfig(size=tuple(args.size), channels=args.channels, frames=frames, **split)
+        data = _clip_data_config(args, None if args.all_frames else (args.frames or 16), **split)
         model = model_overrides(args, {**common, "conv_channels": "conv_channels", "hidden_channels": "hidden_channels",
                                        "kernel_size": "kernel_size"})
     _check_architecture(kind, model.get("architecture"))
@@ -199,8 +197,7 @@ def _train_predictor(args, kind: str) -> int:
     if args.frames or args.test_subjects or args.test_fraction or args.classes or args.action_set:
         raise ValueError("--objective predict reads every frame of every clip and holds nothing out for testing; "
                          "drop --frames, --test-*, --classes and --action-set")
-    data = video.ClipDataConfig(size=tuple(args.size), channels=args.channels, frames=None, val_fraction=args.val_fraction,
-                                split_seed=args.split_seed, **({"batch_size": args.batch_size} if args.batch_size else {}))
+    data = _clip_data_config(args, None, val_fraction=args.val_fraction, split_seed=args.split_seed)
     model = model_overrides(args, {"hidden_channels": "hidden_channels", "kernel_size": "kernel_size", "num_layers": "num_layers"})
     out = args.out or Path("runs") / "video-predict"
     if args.overwrite:
@@ -215,10 +212,8 @@ def _train_captioner(args, kind: str) -> int:
         raise ValueError("--objective caption needs clips with captions, not pose data")
     if args.test_subjects or args.classes or args.action_set:
         raise ValueError("--objective caption splits clips by --test-fraction and --val-fraction only")
-    frames = None if args.all_frames else (args.frames or 16)
-    data = video.ClipDataConfig(size=tuple(args.size), channels=args.channels, frames=frames, val_fraction=args.val_fraction,
-                                test_fraction=args.test_fraction, split_seed=args.split_seed,
-                                **({"batch_size": args.batch_size} if args.batch_size else {}))
+    data = _clip_data_config(args, None if args.all_frames else (args.frames or 16), val_fraction=args.val_fraction,
+                             test_fraction=args.test_fraction, split_seed=args.split_seed)
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "dropout": "dropout",
                                    "conv_channels": "conv_channels", "attention": "attention"})
     out = args.out or Path("runs") / "video-caption"
@@ -241,12 +236,21 @@ def _print_predictor_summary(summary: dict, out: Path, verb: str = "detect") -> 
     print(f"run saved in {out}; try: rnnkit video {verb} {out} --data CLIPS")
 
 
+def _batch_size(args) -> dict:
+    return {"batch_size": args.batch_size} if args.batch_size else {}
+
+
+def _clip_data_config(args, frames: int | None, **split):
+    return video.ClipDataConfig(size=tuple(args.size), channels=args.channels, frames=frames, **split, **_batch_size(args))
+
+
 def _pose_data_config(args, split: dict):
     scale = None if args.no_scale else args.scale_joints
     if scale is not None and len(scale) != 2:
         raise ValueError(f"--scale-joints takes two joints; got {scale}")
     return video.PoseDataConfig(listing=args.listing, joints=args.joints, dims=args.pose_dims, min_frames=args.min_frames,
-                                root=args.root_joint, scale=scale, center=args.center, frames=args.frames, **split)
+                                root=args.root_joint, scale=scale, center=args.center, frames=args.frames, **split,
+                                **_batch_size(args))
 
 
 def _check_architecture(kind: str, architecture: str | None) -> None:

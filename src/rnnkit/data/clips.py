@@ -165,24 +165,31 @@ def read_clips(path: str | Path, fmt: ClipFormat) -> ClipSet:
                    [str(p.relative_to(base)) for p, _, _ in items], [subject for _, _, subject in items])
 
 
-def read_frame_labels(manifest: str | Path, column: str = "anomalous_frames") -> dict[str, list[tuple[int, int]]]:
-    """{clip name: [(start, end), ...]} from a manifest column of frame spans `start-end` (end
-    exclusive; several separated by ';'; empty for none), frames counted from 0 in the clip's own
-    frames. Names are the manifest's paths, as `read_clips` gives them."""
+def manifest_column(manifest: str | Path, column: str) -> list[tuple[int, str, str]]:
+    """(line number, clip name, stripped value) of every row of a manifest CSV's `column`; names are
+    the manifest's paths, as `read_clips` gives them."""
     manifest = Path(manifest)
-    spans = {}
+    if not manifest.is_file():
+        raise ValueError(f"{manifest}: expected a manifest CSV with path and {column} columns")
     with open(manifest, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if column not in (reader.fieldnames or ()):
-            raise ValueError(f"{manifest}: no {column} column to read frame labels from (header: {reader.fieldnames})")
-        for n, row in enumerate(reader, 2):
-            parts = [p.strip() for p in (row[column] or "").split(";") if p.strip()]
-            try:
-                pairs = [tuple(int(v) for v in p.split("-")) for p in parts]
-            except ValueError:
-                pairs = [()]
-            if any(len(p) != 2 or p[0] < 0 or p[1] <= p[0] for p in pairs):
-                raise ValueError(f"{manifest}, line {n}: {column} must be spans start-end (end > start >= 0) "
-                                 f"separated by ';'; got {row[column]!r}")
-            spans[str(Path(row["path"].strip()))] = pairs
+            raise ValueError(f"{manifest}: no {column} column (header: {reader.fieldnames})")
+        return [(n, str(Path(row["path"].strip())), (row[column] or "").strip()) for n, row in enumerate(reader, 2)]
+
+
+def read_frame_labels(manifest: str | Path, column: str = "anomalous_frames") -> dict[str, list[tuple[int, int]]]:
+    """{clip name: [(start, end), ...]} from a manifest column of frame spans `start-end` (end
+    exclusive; several separated by ';'; empty for none), frames counted from 0 in the clip's own
+    frames."""
+    spans = {}
+    for n, name, value in manifest_column(manifest, column):
+        try:
+            pairs = [tuple(int(v) for v in p.split("-")) for p in value.split(";") if p.strip()]
+        except ValueError:
+            pairs = [()]
+        if any(len(p) != 2 or p[0] < 0 or p[1] <= p[0] for p in pairs):
+            raise ValueError(f"{manifest}, line {n}: {column} must be spans start-end (end > start >= 0) "
+                             f"separated by ';'; got {value!r}")
+        spans[name] = pairs
     return spans

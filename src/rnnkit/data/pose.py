@@ -170,7 +170,7 @@ def _read_msr(files: list[Path], listing, min_frames: int) -> PoseSet:
     for p in files:
         action, subject, _ = parse_msr_name(p.name)
         items.append((p, f"a{action:02d}", subject))
-    return _clean(items, lambda p: read_msr_file(p), min_frames)
+    return _clean(items, read_msr_file, min_frames)
 
 
 def _class_folders(root: Path) -> list[tuple[Path, str, int | None]]:

@@ -14,16 +14,28 @@ from rnnkit.layers.recurrent import GRU, LSTM, KernelChoice
 
 class _Normalised:
     """What both layer-norm layers add to their torch.nn-shaped parent: gains (and the LSTM's cell
-    bias) per layer and direction, the normalised projection and step, and the loop kernel."""
+    bias) per layer and direction, the normalised projection and step (`norm_step`), and the loop
+    kernel."""
 
-    def _add_norms(self, cell_norm: bool) -> None:
+    norm_step = None  # the layer-norm step function, (xp, state, weight_hh, bias_hh, norms)
+    cell_norm = False  # whether the cell state is normalised too (LSTM)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs) -> None:
+        super().__init__(input_size, hidden_size, num_layers, **kwargs)
+        self._add_norms()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self._reset_norms()
+
+    def _add_norms(self) -> None:
         self._norm_names: list[tuple[str, ...]] = []
         gates = self.num_gates * self.hidden_size
         for layer in range(self.num_layers):
             for suffix in ("", "_reverse")[: self.num_directions]:
                 names = [f"ln_ih_weight_l{layer}{suffix}", f"ln_hh_weight_l{layer}{suffix}"]
                 shapes = [gates, gates]
-                if cell_norm:
+                if self.cell_norm:
                     names += [f"ln_c_weight_l{layer}{suffix}", f"ln_c_bias_l{layer}{suffix}"]
                     shapes += [self.hidden_size, self.hidden_size]
                 for name, size in zip(names, shapes):
@@ -43,6 +55,9 @@ class _Normalised:
 
     def _project(self, block: int, x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None) -> Tensor:
         return project_normalised(x, weight_ih, bias_ih, self._norms(block))
+
+    def _block_step(self, block: int, weight_hh: Tensor, bias_hh: Tensor | None):
+        return partial(self.norm_step, weight_hh=weight_hh, bias_hh=bias_hh, norms=self._norms(block))
 
     def _select(self, x: Tensor, state) -> tuple[KernelChoice, bool]:
         if self.kernel == "fused":
@@ -69,16 +84,8 @@ class LayerNormLSTM(_Normalised, LSTM):
     (torch.Size([4, 10, 32]), torch.Size([4, 4, 16]), 'layer norm needs the loop kernel')
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs) -> None:
-        super().__init__(input_size, hidden_size, num_layers, **kwargs)
-        self._add_norms(cell_norm=True)
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        self._reset_norms()
-
-    def _block_step(self, block: int, weight_hh: Tensor, bias_hh: Tensor | None):
-        return partial(ln_lstm_step, weight_hh=weight_hh, bias_hh=bias_hh, norms=self._norms(block))
+    norm_step = staticmethod(ln_lstm_step)
+    cell_norm = True
 
 
 class LayerNormGRU(_Normalised, GRU):
@@ -97,13 +104,4 @@ class LayerNormGRU(_Normalised, GRU):
     torch.Size([1, 4, 16])
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs) -> None:
-        super().__init__(input_size, hidden_size, num_layers, **kwargs)
-        self._add_norms(cell_norm=False)
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        self._reset_norms()
-
-    def _block_step(self, block: int, weight_hh: Tensor, bias_hh: Tensor | None):
-        return partial(ln_gru_step, weight_hh=weight_hh, bias_hh=bias_hh, norms=self._norms(block))
+    norm_step = staticmethod(ln_gru_step)

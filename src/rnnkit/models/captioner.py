@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from rnnkit.layers import carries_cell_state
-from rnnkit.models.seq2seq import Memory, Seq2Seq, Seq2SeqConfig
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.video import FrameEncoder, on_valid_frames
 
 
@@ -39,8 +38,9 @@ class CaptionerConfig:
 
 
 class ClipCaptioner(Seq2Seq):
-    """clips (B, T, C, H, W) + lengths, caption ids starting with <bos> -> logits (B, L, V); `encode`
-    and `step` are what `rnnkit.models.decoding`'s greedy and beam search call.
+    """clips (B, T, C, H, W) + lengths, caption ids starting with <bos> -> logits (B, L, V). Only the
+    source embedding differs from `Seq2Seq`: `encode` and `step` (what `rnnkit.models.decoding`'s
+    greedy and beam search call) are the translation model's.
 
     >>> import torch
     >>> model = ClipCaptioner(CaptionerConfig(vocab_size=12, conv_channels=(4,), hidden_size=8, embedding_size=8))
@@ -58,17 +58,6 @@ class ClipCaptioner(Seq2Seq):
     def from_config(cls, config: CaptionerConfig) -> ClipCaptioner:
         return cls(config)
 
-    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, object]:
-        features = on_valid_frames(self.frames, src, src_lengths)  # (B, T, E)
-        outputs, state = self.encoder(self.dropout(features), lengths=src_lengths)
-        h = state[0] if isinstance(state, tuple) else state
-        summary = _cat_last(h)
-        init = self.bridge(summary).tanh().view(-1, 1, self.config.hidden_size).transpose(0, 1).contiguous()
-        decoder_state = (init, init.new_zeros(init.shape)) if carries_cell_state(self.config.cell) else init
-        keys = self.key_proj(outputs) if self.key_proj is not None else outputs
-        return Memory(outputs, keys, src_lengths.to(outputs.device), summary), decoder_state
-
-
-def _cat_last(h: Tensor) -> Tensor:
-    """The last layer's two directions side by side, (B, 2H)."""
-    return h[-2:].transpose(0, 1).flatten(1)
+    def embed_source(self, src: Tensor, src_lengths: Tensor) -> Tensor:
+        """Clips (B, T, C, H, W) -> per-frame features (B, T, E), the encoder RNN's inputs."""
+        return on_valid_frames(self.frames, src, src_lengths)

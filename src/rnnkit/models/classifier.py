@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.layers import RECURRENT_LAYERS, AttentionPooling, ConvFrontEnd
-from rnnkit.ops.lengths import length_mask
+from rnnkit.ops.lengths import length_mask, masked_max, masked_mean
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -112,11 +112,9 @@ class SequenceClassifier(nn.Module):
             h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
             directions = 2 if self.config.bidirectional else 1
             return torch.cat(list(h[-directions:]), dim=1), None
-        mask = torch.ones(ys.shape[:2], dtype=torch.bool, device=ys.device) if lengths is None else length_mask(lengths, ys.shape[1], ys.device)
-        mask = mask.unsqueeze(2)  # (B, T, 1)
         if pooling == "mean":
-            return (ys * mask).sum(1) / mask.sum(1).clamp(min=1), None
-        return ys.masked_fill(~mask, float("-inf")).max(dim=1).values, None
+            return masked_mean(ys, lengths), None
+        return masked_max(ys, lengths), None
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         pooled, _ = self.encode(inputs, lengths)

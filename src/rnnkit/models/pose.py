@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from rnnkit.layers import RECURRENT_LAYERS
 from rnnkit.layers.pose_augment import PoseAugment
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier, SequenceClassifierConfig
-from rnnkit.ops.lengths import length_mask
+from rnnkit.ops.lengths import masked_max, masked_mean
 
 ARCHITECTURES = ("rnn", "parts")
 
@@ -166,12 +166,10 @@ class BodyPartRNN(nn.Module):
                        for rnn, group in zip(rnns, fusion)]
             streams = [self.dropout(s) for s in streams]
         ys = streams[0]  # (B, T, D*H), 0 past each length
-        mask = (torch.ones(ys.shape[:2], dtype=torch.bool, device=ys.device) if lengths is None
-                else length_mask(lengths, ys.shape[1], ys.device)).unsqueeze(2)
         if self.config.pooling == "max":
-            pooled = ys.masked_fill(~mask, float("-inf")).max(dim=1).values
+            pooled = masked_max(ys, lengths)
         else:  # mean (the paper sums the per-frame scores over time; the mean is that divided by T)
-            pooled = (ys * mask).sum(1) / mask.sum(1).clamp(min=1)
+            pooled = masked_mean(ys, lengths)
         return self.output(pooled)
 
 

@@ -105,14 +105,18 @@ class Seq2Seq(nn.Module):
     def from_config(cls, config: Seq2SeqConfig) -> Seq2Seq:
         return cls(config)
 
+    def embed_source(self, src: Tensor, src_lengths: Tensor) -> Tensor:
+        """(B, S, E) encoder inputs for the source: token embeddings here (a captioner embeds frames)."""
+        return self.src_embed(src)
+
     def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, object]:
-        """(memory, initial decoder state) for source ids (B, S) with lengths (B,)."""
-        c = self.config
-        outputs, state = self.encoder(self.dropout(self.src_embed(src)), lengths=src_lengths)
+        """(memory, initial decoder state) for a source (B, S, ...) with lengths (B,)."""
+        outputs, state = self.encoder(self.dropout(self.embed_source(src, src_lengths)), lengths=src_lengths)
         h = state[0] if isinstance(state, tuple) else state  # (layers * directions, B, H)
-        summary = torch.cat([h[-2], h[-1]], dim=1) if c.bidirectional else h[-1]  # last layer, both directions
-        init = torch.tanh(self.bridge(summary)).view(-1, c.num_layers, c.hidden_size).transpose(0, 1).contiguous()
-        decoder_state = (init, torch.zeros_like(init)) if carries_cell_state(c.cell) else init
+        summary = torch.cat([h[-2], h[-1]], dim=1) if self.encoder.bidirectional else h[-1]  # last layer, both directions
+        layers, hidden = self.decoder.num_layers, self.decoder.hidden_size
+        init = torch.tanh(self.bridge(summary)).view(-1, layers, hidden).transpose(0, 1).contiguous()
+        decoder_state = (init, torch.zeros_like(init)) if carries_cell_state(self.config.cell) else init
         keys = self.key_proj(outputs) if self.key_proj is not None else outputs
         return Memory(outputs, keys, src_lengths.to(outputs.device), summary), decoder_state
 

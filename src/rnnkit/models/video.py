@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 from rnnkit.layers import RECURRENT_LAYERS
 from rnnkit.layers.convlstm import ConvLSTM
-from rnnkit.ops.lengths import length_mask
+from rnnkit.ops.lengths import length_mask, masked_mean
 
 CLIP_ARCHITECTURES = ("cnn-rnn", "convlstm")
 
@@ -110,9 +109,7 @@ class CNNRNNClassifier(nn.Module):
         if self.config.pooling == "last":
             pooled = (state[0] if isinstance(state, tuple) else state)[-1]
         else:
-            mask = (torch.ones(ys.shape[:2], dtype=torch.bool, device=ys.device) if lengths is None
-                    else length_mask(lengths, ys.shape[1], ys.device)).unsqueeze(2)
-            pooled = (ys * mask).sum(1) / mask.sum(1).clamp(min=1)
+            pooled = masked_mean(ys, lengths)
         return self.output(self.dropout(pooled))
 
 

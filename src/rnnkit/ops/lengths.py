@@ -44,3 +44,21 @@ def length_mask(lengths: Tensor, max_len: int, device: torch.device | None = Non
     device = lengths.device if device is None else device
     steps = torch.arange(max_len, device=device)
     return steps.unsqueeze(0) < lengths.to(device).unsqueeze(1)
+
+
+def _valid(values: Tensor, lengths: Tensor | None) -> Tensor:
+    """(B, T, 1) bool: the valid steps of a (B, T, F) batch (all of them without lengths)."""
+    if lengths is None:
+        return torch.ones(*values.shape[:2], 1, dtype=torch.bool, device=values.device)
+    return length_mask(lengths, values.shape[1], values.device).unsqueeze(2)
+
+
+def masked_mean(values: Tensor, lengths: Tensor | None) -> Tensor:
+    """(B, T, F) -> (B, F): the mean over each row's valid steps (0 for a row of length 0)."""
+    mask = _valid(values, lengths)
+    return (values * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+def masked_max(values: Tensor, lengths: Tensor | None) -> Tensor:
+    """(B, T, F) -> (B, F): the maximum over each row's valid steps (-inf for a row of length 0)."""
+    return values.masked_fill(~_valid(values, lengths), float("-inf")).max(dim=1).values

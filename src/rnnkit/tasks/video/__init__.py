@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnkit.tasks.video import clips, common, pose
+from rnnkit.data.clips import clip_items
+from rnnkit.data.pose import POSE_SUFFIXES, parse_msr_name
+from rnnkit.tasks.video import caption, clips, common, detect, pose
 from rnnkit.tasks.video.clips import ClipDataConfig
 from rnnkit.tasks.video.pose import PoseDataConfig, action_set
 
@@ -19,7 +21,7 @@ KINDS = {"pose": pose, "clips": clips}
 
 
 def _kind(run_dir: Path):
-    info = common.saved(run_dir)
+    _, info = common.read_video_run(run_dir)
     if info.get("objective") == "predict":
         raise ValueError(f"{run_dir} is a frame-prediction run: score clips with rnnkit video detect {run_dir} --data ...")
     if info.get("objective") == "caption":
@@ -37,14 +39,10 @@ def train(kind: str, path: str, data_config, model_overrides: dict, train_overri
 
 
 def resume(out: Path, overrides: dict) -> dict:
-    objective = common.saved(out).get("objective", "classify")
+    objective = common.read_video_run(out)[1].get("objective", "classify")
     if objective == "predict":
-        from rnnkit.tasks.video import detect
-
         return detect.resume(out, overrides)
     if objective == "caption":
-        from rnnkit.tasks.video import caption
-
         return caption.resume(out, overrides)
     return common.resume(_kind(out), out, overrides)
 
@@ -54,11 +52,9 @@ def evaluate_run(run_dirs: Path | list[Path], path: str, *, split_name: str | No
     """Classifiers: accuracy, macro-F1, per class (several runs: an ensemble); captioners: BLEU (see
     caption.evaluate_run)."""
     run_dirs = list(run_dirs) if isinstance(run_dirs, (list, tuple)) else [run_dirs]
-    if common.saved(run_dirs[0]).get("objective") == "caption":
+    if common.read_video_run(run_dirs[0])[1].get("objective") == "caption":
         if len(run_dirs) > 1:
             raise ValueError("captioning runs are evaluated one at a time")
-        from rnnkit.tasks.video import caption
-
         return caption.evaluate_run(run_dirs[0], path, split_name=split_name, device_name=device_name)
     kinds = {_kind(d) for d in run_dirs}
     if len(kinds) > 1:
@@ -71,14 +67,9 @@ def predict(run_dir: Path, path: str, device_name: str = "auto") -> list[dict]:
     return common.predict(_kind(run_dir), run_dir, path, device_name)
 
 
-
-
 def detect_kind(path: str | Path) -> str:
     """"pose" or "clips", told by the files: MSR Action3D names or pose tables (.txt/.csv/.npy) are
     pose; frame folders, GIFs and video files are clips."""
-    from rnnkit.data.clips import clip_items
-    from rnnkit.data.pose import POSE_SUFFIXES, parse_msr_name
-
     path = Path(path)
     if path.is_dir():
         if any(parse_msr_name(p.name) for p in path.iterdir()):
@@ -87,5 +78,6 @@ def detect_kind(path: str | Path) -> str:
         return "pose" if inside and all(q.is_file() and q.suffix.lower() in POSE_SUFFIXES for q in inside) else "clips"
     first = clip_items(path)[0][0]  # a manifest: its first file tells
     return "pose" if first.is_file() and first.suffix.lower() in POSE_SUFFIXES else "clips"
+
 
 __all__ = ["KINDS", "ClipDataConfig", "PoseDataConfig", "action_set", "detect_kind", "evaluate_run", "predict", "resume", "train"]

@@ -4,13 +4,14 @@ decoder over frame features, beam search, and corpus BLEU (sacreBLEU) on held-ou
 
 from __future__ import annotations
 
-import csv
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from rnnkit.data.batches import pad_sequences
+from rnnkit.data.clips import manifest_column
 from rnnkit.data.parallel import PairBatches
 from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.models.captioner import CaptionerConfig, ClipCaptioner
@@ -18,13 +19,13 @@ from rnnkit.models.decoding import beam_search
 from rnnkit.models.seq2seq import BOS, EOS
 from rnnkit.tasks.translate import Vocab, _sacrebleu, pair_loss, validation_metrics
 from rnnkit.tasks.video import clips as clip_kind
-from rnnkit.tasks.video.common import TASK, saved
+from rnnkit.tasks.video.common import TASK, random_split, read_video_run
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.loop import fit
 from rnnkit.training.plots import plot_attention
-from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.rundir import load_trained_weights
 from rnnkit.training.state import seed_everything
 
 TRAIN_DEFAULTS = {"epochs": 20, "lr": 2e-3, "clip_norm": 5.0}
@@ -32,19 +33,11 @@ TRAIN_DEFAULTS = {"epochs": 20, "lr": 2e-3, "clip_norm": 5.0}
 
 def read_captions(manifest: str | Path, column: str = "caption") -> dict[str, str]:
     """{clip name: caption} from a manifest column; an empty caption is an error with its line."""
-    manifest = Path(manifest)
-    if not manifest.is_file():
-        raise ValueError(f"{manifest}: captions come from a manifest CSV with path and {column} columns")
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if column not in (reader.fieldnames or ()):
-            raise ValueError(f"{manifest}: no {column} column (header: {reader.fieldnames})")
-        captions = {}
-        for n, row in enumerate(reader, 2):
-            text = (row[column] or "").strip()
-            if not text:
-                raise ValueError(f"{manifest}, line {n}: empty {column}")
-            captions[str(Path(row["path"].strip()))] = text
+    captions = {}
+    for n, name, text in manifest_column(manifest, column):
+        if not text:
+            raise ValueError(f"{manifest}, line {n}: empty {column}")
+        captions[name] = text
     return captions
 
 
@@ -61,17 +54,6 @@ def _pairs(clips, captions: dict[str, str], vocab: Vocab, names: list[str]):
     return sources, targets
 
 
-def _split(names: list[str], config: clip_kind.ClipDataConfig) -> dict[str, list[str]]:
-    order = torch.randperm(len(names), generator=torch.Generator().manual_seed(config.split_seed)).tolist()
-    test = round(len(names) * config.test_fraction)
-    val = round(len(names) * config.val_fraction)
-    pick = lambda rows: sorted(names[i] for i in rows)  # noqa: E731
-    parts = {"test": pick(order[:test]), "val": pick(order[test: test + val]), "train": pick(order[test + val:])}
-    if not parts["train"]:
-        raise ValueError("no training clip is left after holding out test and validation clips")
-    return parts
-
-
 def train(path: str, data_config: clip_kind.ClipDataConfig, model_overrides: dict, train_overrides: dict,
           out: Path) -> dict:
     """Train a captioner on the clips and captions of the manifest `path` into `out`; score BLEU on
@@ -79,7 +61,7 @@ def train(path: str, data_config: clip_kind.ClipDataConfig, model_overrides: dic
     training = TrainConfig(**{**TRAIN_DEFAULTS, **train_overrides})
     clips = clip_kind.load(path, data_config, labelled=False)
     captions = read_captions(path)
-    parts = _split(clips.names, data_config)
+    parts = random_split(clips.names, data_config.test_fraction, data_config.val_fraction, data_config.split_seed)
     vocab = Vocab(WordTokenizer.fit([captions[n].lower() for n in parts["train"]]), lowercase=True)
     config = CaptionerConfig(vocab_size=vocab.size, channels=clips.sequences[0].shape[1], **model_overrides)
     artifacts = {"video": {"kind": "clips", "objective": "caption", "data": asdict(data_config), "path": str(path)},
@@ -104,8 +86,7 @@ def _fit(model, clips, captions, vocab, parts, config, training, out, **fit_args
 
 
 def resume(out: Path, overrides: dict) -> dict:
-    run = read_run(out, TASK)
-    info = saved(out)
+    run, info = read_video_run(out)
     config = clip_kind.ClipDataConfig(**info["data"])
     training = TrainConfig.from_dict({**run["training"], **overrides})
     clips = clip_kind.load(info["path"], config, labelled=False)
@@ -117,8 +98,7 @@ def resume(out: Path, overrides: dict) -> dict:
 
 
 def load_captioner(run_dir: Path, device="cpu"):
-    run = read_run(run_dir, TASK)
-    info = saved(run_dir)
+    run, info = read_video_run(run_dir)
     if info.get("objective") != "caption":
         raise ValueError(f"{run_dir} is not a captioning run (rnnkit video train --objective caption)")
     model = ClipCaptioner.from_config(CaptionerConfig(**run["model"]["config"]))
@@ -138,11 +118,7 @@ def caption(run_dir: Path, path: str, beam_size: int = 5, device_name: str = "au
         clips = clips.subset(i for i, n in enumerate(clips.names) if n in names)
     out = []
     for start in range(0, len(clips.names), batch_size):
-        chunk = clips.sequences[start: start + batch_size]
-        lengths = torch.tensor([len(c) for c in chunk])
-        padded = torch.zeros(len(chunk), int(lengths.max()), *chunk[0].shape[1:])
-        for i, c in enumerate(chunk):
-            padded[i, : len(c)] = c
+        padded, lengths = pad_sequences(clips.sequences[start: start + batch_size])
         hyps = beam_search(model, padded.to(device), lengths.to(device), beam_size=beam_size)
         out += [(name, vocab.decode(h.tokens)) for name, h in zip(clips.names[start: start + batch_size], hyps)]
         if start == 0 and attention_plot is not None and hyps[0].attention is not None:

@@ -15,10 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from rnnkit.data.batches import PaddedBatches
-from rnnkit.tasks.classify import predict_batches, stratified_split
+from rnnkit.tasks.classify import classification_loss, evaluate_batches, label_indices, predict_batches, stratified_split
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import resolve_device
@@ -66,33 +65,26 @@ def split(items, config) -> dict[str, list[str]]:
     return {part: [items.names[i] for i in part_rows] for part, part_rows in (("train", train), ("val", val), ("test", test))}
 
 
+def random_split(names: list[str], test_fraction: float, val_fraction: float, seed: int) -> dict[str, list[str]]:
+    """Names of train, val and test drawn at random (for data without labels to stratify by)."""
+    order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
+    test, val = round(len(names) * test_fraction), round(len(names) * val_fraction)
+    parts = {"test": order[:test], "val": order[test: test + val], "train": order[test + val:]}
+    if not parts["train"]:
+        raise ValueError("no training clip is left after holding out test and validation clips")
+    return {part: sorted(names[i] for i in rows) for part, rows in parts.items()}
+
+
 def part(items, names: list[str]):
     index = {name: i for i, name in enumerate(items.names)}
     return items.subset(index[n] for n in names)
 
 
-def targets(items, names: list[str], source: str) -> torch.Tensor:
-    unknown = sorted({label for label in items.labels if label not in names})
-    if unknown:
-        raise ValueError(f"{source}: labels {unknown[:5]} are not among the run's classes {names}")
-    return torch.tensor([names.index(label) for label in items.labels])
-
-
-def batches(items, names: list[str] | None, batch_size: int, source: str, shuffle: bool = True) -> PaddedBatches:
-    """Padded batches; `names` None gives dummy targets (prediction)."""
-    labels = torch.zeros(len(items.sequences), dtype=torch.long) if names is None else targets(items, names, source)
+def batches(items, names: list[str] | None, batch_size: int, source: str = "", shuffle: bool = True) -> PaddedBatches:
+    """Padded batches; `names` None gives dummy targets (prediction, frame prediction)."""
+    labels = (torch.zeros(len(items.sequences), dtype=torch.long) if names is None
+              else label_indices(items.labels, names, source))
     return PaddedBatches(items.inputs(), labels, batch_size, shuffle=shuffle)
-
-
-def classification_loss(model, batch, state):
-    return F.cross_entropy(model(batch.inputs, batch.lengths), batch.targets), None
-
-
-def evaluate_batches(model, data: PaddedBatches, names: list[str], device) -> dict:
-    probs, labels = predict_batches(model, data, device)
-    metrics = classification_metrics(labels, probs.argmax(1), names)
-    loss = float(F.nll_loss(probs.clamp(min=1e-12).log(), labels))
-    return {"loss": loss, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
 
 
 def train(kind: str, kind_module, path: str, data_config, model_overrides: dict, train_defaults: dict,
@@ -123,20 +115,18 @@ def _fit(model, items, parts, names, data_config, training: TrainConfig, path, o
     val_data = batches(part(items, parts["val"]), names, 64, path, shuffle=False) if parts["val"] else None
     device = resolve_device(training.device)
     evaluate_fn = None if val_data is None else (lambda m: evaluate_batches(m, val_data, names, device))
-    return fit(model, train_data, training, loss_fn=classification_loss, run_dir=out, task=TASK, evaluate_fn=evaluate_fn,
+    return fit(model, train_data, training, loss_fn=classification_loss(None), run_dir=out, task=TASK, evaluate_fn=evaluate_fn,
                **fit_args)
 
 
-def saved(run_dir: Path) -> dict:
-    """The run's video.json: {"kind", "data", "path"}."""
-    read_run(run_dir, TASK)
-    return read_json(Path(run_dir) / "video.json")
+def read_video_run(run_dir: Path) -> tuple[dict, dict]:
+    """(run.json, video.json) of a video run; video.json is {"kind", "objective", "data", "path"}."""
+    return read_run(run_dir, TASK), read_json(Path(run_dir) / "video.json")
 
 
 def resume(kind_module, out: Path, overrides: dict) -> dict:
     """Continue the run in `out` on the sequences it was trained on."""
-    run = read_run(out, TASK)
-    info = saved(out)
+    run, info = read_video_run(out)
     config = kind_module.DataConfig(**info["data"])
     training = TrainConfig.from_dict({**run["training"], **overrides})
     names = read_json(Path(out) / "labels.json")["names"]
@@ -149,10 +139,10 @@ def resume(kind_module, out: Path, overrides: dict) -> dict:
 
 def load_run(kind_module, run_dir: Path, device="cpu"):
     """(model in eval mode, class names, data config, split) of a trained run (best, else last weights)."""
-    run = read_run(run_dir, TASK)
+    run, info = read_video_run(run_dir)
     model = kind_module.build_model(run["model"]["config"])
     load_trained_weights(run_dir, model)
-    config = kind_module.DataConfig(**saved(run_dir)["data"])
+    config = kind_module.DataConfig(**info["data"])
     return (model.to(device).eval(), read_json(Path(run_dir) / "labels.json")["names"], config,
             read_json(Path(run_dir) / "split.json"))
 

@@ -18,7 +18,7 @@ from rnnkit.data.batches import PaddedBatches
 from rnnkit.data.clips import read_frame_labels
 from rnnkit.models.frame_predictor import FramePredictor, FramePredictorConfig
 from rnnkit.tasks.video import clips as clip_kind
-from rnnkit.tasks.video.common import TASK, saved
+from rnnkit.tasks.video.common import TASK, batches, part, random_split, read_video_run
 from rnnkit.training.anomaly import regularity
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.config import TrainConfig
@@ -26,7 +26,7 @@ from rnnkit.training.distributed import resolve_device
 from rnnkit.training.loop import fit
 from rnnkit.training.plots import plot_regularity
 from rnnkit.training.risk import auroc, average_precision
-from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.rundir import load_trained_weights
 from rnnkit.training.state import seed_everything
 
 TRAIN_DEFAULTS = {"epochs": 20, "lr": 2e-3, "clip_norm": 5.0}
@@ -48,10 +48,7 @@ def train(path: str, data_config: clip_kind.ClipDataConfig, model_overrides: dic
     _check_config(data_config)
     training = TrainConfig(**{**TRAIN_DEFAULTS, **train_overrides})
     clips = clip_kind.load(path, data_config, labelled=False)
-    order = torch.randperm(len(clips.names), generator=torch.Generator().manual_seed(data_config.split_seed)).tolist()
-    held = round(len(order) * data_config.val_fraction) if data_config.val_fraction else 0
-    parts = {"train": sorted(clips.names[i] for i in order[held:]), "val": sorted(clips.names[i] for i in order[:held]),
-             "test": []}
+    parts = random_split(clips.names, 0.0, data_config.val_fraction, data_config.split_seed)
     config = FramePredictorConfig(channels=clips.sequences[0].shape[1], **model_overrides)
     artifacts = {"video": {"kind": "clips", "objective": "predict", "data": asdict(data_config), "path": str(path)},
                  "split": parts}
@@ -61,8 +58,7 @@ def train(path: str, data_config: clip_kind.ClipDataConfig, model_overrides: dic
 
 def resume(out: Path, overrides: dict) -> dict:
     """Continue a frame-prediction run on the clips it was trained on."""
-    run = read_run(out, TASK)
-    info = saved(out)
+    run, info = read_video_run(out)
     config = clip_kind.ClipDataConfig(**info["data"])
     training = TrainConfig.from_dict({**run["training"], **overrides})
     clips = clip_kind.load(info["path"], config, labelled=False)
@@ -71,17 +67,11 @@ def resume(out: Path, overrides: dict) -> dict:
 
 
 def _fit(model, clips, parts: dict, config, training: TrainConfig, out: Path, **fit_args) -> dict:
-    index = {name: i for i, name in enumerate(clips.names)}
-
-    def batches(names, size, shuffle):
-        rows = [index[n] for n in names]
-        return PaddedBatches([clips.sequences[i] for i in rows], torch.zeros(len(rows)), size, shuffle=shuffle)
-
     device = resolve_device(training.device)
-    val = batches(parts["val"], 32, False) if parts["val"] else None
+    val = batches(part(clips, parts["val"]), None, 32, shuffle=False) if parts["val"] else None
     evaluate_fn = None if val is None else (lambda m: {"loss": _mean_error(m, val, device)})
-    history = fit(model, batches(parts["train"], config.batch_size, True), training, loss_fn=_prediction_loss,
-                  run_dir=out, task=TASK, evaluate_fn=evaluate_fn, **fit_args)
+    history = fit(model, batches(part(clips, parts["train"]), None, config.batch_size), training,
+                  loss_fn=_prediction_loss, run_dir=out, task=TASK, evaluate_fn=evaluate_fn, **fit_args)
     return {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_loss": history.best,
             "clips": {"train": len(parts["train"]), "val": len(parts["val"])}}
 
@@ -99,8 +89,7 @@ def _mean_error(model, data: PaddedBatches, device) -> float:
 
 
 def load_predictor(run_dir: Path, device="cpu") -> tuple[FramePredictor, clip_kind.ClipDataConfig]:
-    run = read_run(run_dir, TASK)
-    info = saved(run_dir)
+    run, info = read_video_run(run_dir)
     if info.get("objective") != "predict":
         raise ValueError(f"{run_dir} is a classifier; detect needs a frame-prediction run "
                          f"(rnnkit video train --objective predict)")
@@ -133,7 +122,7 @@ def detect(run_dir: Path, path: str, labels_column: str | None = None, device_na
     model, config = load_predictor(run_dir, device)
     clips = clip_kind.load(path, config, labelled=False)
     spans = read_frame_labels(path, labels_column) if labels_column else None
-    data = PaddedBatches(clips.sequences, torch.zeros(len(clips.names)), batch_size, shuffle=False)
+    data = batches(clips, None, batch_size, path, shuffle=False)
     errors = [row for b in data.batches(0, 0)  # batches pad to their own longest clip: keep rows apart
               for row in model.errors(b.inputs.to(device), b.lengths.to(device)).cpu().double().numpy()]
     results = []
