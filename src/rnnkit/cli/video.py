@@ -153,7 +153,8 @@ def _train(args) -> int:
     if args.resume is not None:
         summary = video.resume(args.resume, training_overrides(args))
         if "best_val_loss" in summary:
-            _print_predictor_summary(summary, args.resume)
+            objective = video.common.read_video_run(args.resume)[1].get("objective")
+            _print_predictor_summary(summary, args.resume, "caption" if objective == "caption" else "detect")
         else:
             _print_summary(summary, args.resume)
         return 0
