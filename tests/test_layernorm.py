@@ -122,6 +122,6 @@ def test_gains_start_at_one_torch_weights_load_and_the_fused_kernel_is_refused()
     assert bool((layer.ln_hh_weight_l0_reverse == 1).all()) and layer.ln_ih_weight_l0.shape == (12,)
     missing, unexpected = layer.load_state_dict(torch.nn.GRU(3, 4, bidirectional=True).state_dict(), strict=False)
     assert not unexpected and all(k.startswith("ln_") for k in missing)
-    with pytest.raises(ValueError, match="fused kernels have no layer norm"):
+    with pytest.raises(ValueError, match="layer norm needs the loop kernel"):
         rnnkit.LayerNormLSTM(3, 4, kernel="fused")(torch.randn(1, 2, 3))
     assert rnnkit.LayerNormLSTM(3, 4).select_kernel(torch.randn(1, 2, 3)).name == "loop"

@@ -19,11 +19,14 @@ from rnnkit.layers import (
     KernelChoice,
     LayerNormGRU,
     LayerNormLSTM,
+    LockedDropout,
+    MinGRU,
+    MinLSTM,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GRU", "GRUD", "GRUDCell", "GRUDState", "LSTM", "RNN", "AdditiveAttention", "AttentionPooling", "ConvLSTM", "ConvLSTMCell", "DotAttention", "GRUCell",
-    "GeneralAttention", "KernelChoice", "LayerNormGRU", "LayerNormLSTM", "LSTMCell", "LSTMState", "RNNCell", "__version__",
+    "GeneralAttention", "KernelChoice", "LayerNormGRU", "LayerNormLSTM", "LockedDropout", "LSTMCell", "MinGRU", "MinLSTM", "LSTMState", "RNNCell", "__version__",
 ]

@@ -9,9 +9,11 @@ from torch import Tensor
 from rnnkit.cells.base import RecurrentCell
 
 
-def gru_step(xp: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None):
-    """One GRU step from projected input xp (B, 3H), gates in torch's order r, z, n."""
-    hp = F.linear(h, weight_hh, bias_hh)  # (B, 3H)
+def gru_step(xp: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
+             recurrent_mask: Tensor | None = None):
+    """One GRU step from projected input xp (B, 3H), gates in torch's order r, z, n; `recurrent_mask`
+    (B, H) multiplies the h_{t-1} that W_hh sees (recurrent dropout), not the one z carries over."""
+    hp = F.linear(h if recurrent_mask is None else h * recurrent_mask, weight_hh, bias_hh)  # (B, 3H)
     x_r, x_z, x_n = xp.chunk(3, dim=1)
     h_r, h_z, h_n = hp.chunk(3, dim=1)
     r = torch.sigmoid(x_r + h_r)

@@ -38,10 +38,12 @@ def project_normalised(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, nor
     return xp if bias_ih is None else xp + bias_ih
 
 
-def ln_lstm_step(xp: Tensor, state: LSTMState, weight_hh: Tensor, bias_hh: Tensor | None, norms: Norms):
-    """One step from the normalised input projection xp (B, 4H); gates i, f, g, o."""
+def ln_lstm_step(xp: Tensor, state: LSTMState, weight_hh: Tensor, bias_hh: Tensor | None, norms: Norms,
+                 recurrent_mask: Tensor | None = None):
+    """One step from the normalised input projection xp (B, 4H); gates i, f, g, o; `recurrent_mask`
+    (B, H) multiplies the h_{t-1} that W_hh sees."""
     h, c = state
-    hp = normalise(F.linear(h, weight_hh), norms.hh_weight)
+    hp = normalise(F.linear(h if recurrent_mask is None else h * recurrent_mask, weight_hh), norms.hh_weight)
     gates = xp + (hp if bias_hh is None else hp + bias_hh)
     i, f, g, o = gates.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
@@ -49,9 +51,11 @@ def ln_lstm_step(xp: Tensor, state: LSTMState, weight_hh: Tensor, bias_hh: Tenso
     return h, LSTMState(h, c)
 
 
-def ln_gru_step(xp: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None, norms: Norms):
-    """One step from the normalised input projection xp (B, 3H); gates r, z, n (torch's formulation)."""
-    hp = normalise(F.linear(h, weight_hh), norms.hh_weight)
+def ln_gru_step(xp: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None, norms: Norms,
+                recurrent_mask: Tensor | None = None):
+    """One step from the normalised input projection xp (B, 3H); gates r, z, n (torch's formulation);
+    `recurrent_mask` (B, H) multiplies the h_{t-1} that W_hh sees, not the one z carries over."""
+    hp = normalise(F.linear(h if recurrent_mask is None else h * recurrent_mask, weight_hh), norms.hh_weight)
     hp = hp if bias_hh is None else hp + bias_hh
     x_r, x_z, x_n = xp.chunk(3, dim=1)
     h_r, h_z, h_n = hp.chunk(3, dim=1)

@@ -18,10 +18,12 @@ class LSTMState(NamedTuple):
     c: Tensor
 
 
-def lstm_step(xp: Tensor, state: LSTMState, weight_hh: Tensor, bias_hh: Tensor | None):
-    """One LSTM step from projected input xp (B, 4H), gates in torch's order i, f, g, o."""
+def lstm_step(xp: Tensor, state: LSTMState, weight_hh: Tensor, bias_hh: Tensor | None,
+              recurrent_mask: Tensor | None = None):
+    """One LSTM step from projected input xp (B, 4H), gates in torch's order i, f, g, o;
+    `recurrent_mask` (B, H) multiplies the h_{t-1} that W_hh sees (recurrent dropout)."""
     h, c = state
-    gates = xp + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
+    gates = xp + F.linear(h if recurrent_mask is None else h * recurrent_mask, weight_hh, bias_hh)  # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)

@@ -11,9 +11,11 @@ from rnnkit.cells.base import RecurrentCell
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
-def rnn_step(xp: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None, nonlinearity: str = "tanh"):
-    """h' = act(xp + h W_hh^T + b_hh); returns (h', h')."""
-    h = ACTIVATIONS[nonlinearity](xp + F.linear(h, weight_hh, bias_hh))
+def rnn_step(xp: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None, nonlinearity: str = "tanh",
+             recurrent_mask: Tensor | None = None):
+    """h' = act(xp + (h * recurrent_mask) W_hh^T + b_hh); returns (h', h')."""
+    hh = h if recurrent_mask is None else h * recurrent_mask
+    h = ACTIVATIONS[nonlinearity](xp + F.linear(hh, weight_hh, bias_hh))
     return h, h
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.layernorm import Norms, ln_gru_step, ln_lstm_step, project_normalised
-from rnnkit.layers.recurrent import GRU, LSTM, KernelChoice
+from rnnkit.layers.recurrent import GRU, LSTM
 
 
 class _Normalised:
@@ -59,11 +59,8 @@ class _Normalised:
     def _block_step(self, block: int, weight_hh: Tensor, bias_hh: Tensor | None):
         return partial(self.norm_step, weight_hh=weight_hh, bias_hh=bias_hh, norms=self._norms(block))
 
-    def _select(self, x: Tensor, state) -> tuple[KernelChoice, bool]:
-        if self.kernel == "fused":
-            raise ValueError(f"kernel='fused' cannot run {type(self).__name__}: torch's fused kernels have no layer "
-                             f"norm. Use kernel='auto' or kernel='loop'.")
-        return KernelChoice("loop", "layer norm needs the loop kernel"), False
+    def _loop_needs(self) -> list[str]:
+        return ["layer norm", *super()._loop_needs()]
 
 
 class LayerNormLSTM(_Normalised, LSTM):

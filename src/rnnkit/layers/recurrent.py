@@ -1,4 +1,5 @@
-"""Multi-layer, optionally bidirectional RNN, LSTM and GRU layers with lengths and two kernels.
+"""Multi-layer, optionally bidirectional RNN, LSTM and GRU layers with lengths, two kernels and the
+recurrent regularisers torch.nn lacks (recurrent and locked dropout, zoneout, weight-drop).
 
 Parameters, their names and the state layout are torch.nn's, so weights and states move both ways.
 """
@@ -6,6 +7,7 @@ Parameters, their names and the state layout are torch.nn's, so weights and stat
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import partial
 
@@ -18,6 +20,7 @@ from rnnkit.cells.lstm import LSTMState, lstm_step
 from rnnkit.cells.rnn import ACTIVATIONS, rnn_step
 from rnnkit.layers.checks import check_input, check_state_tensor
 from rnnkit.layers.fused import fused_backend, fused_blocker, run_fused
+from rnnkit.ops.dropout import drop_weight, locked_dropout, sequence_mask, zoneout
 from rnnkit.ops.lengths import check_lengths
 from rnnkit.ops.state import State, map_state, state_leaves
 from rnnkit.ops.unroll import unroll
@@ -39,10 +42,25 @@ class RecurrentLayer(nn.Module):
     `ys, state = layer(x, state=None, lengths=None)` with x (B, T, I), ys (B, T, D*H) and a state of
     torch.nn's layout, (L*D, B, H) per tensor. Subclasses give `mode`, `num_gates`, the step and the
     zero state.
+
+    Regularisers (keyword-only, each 0 by default, active in training mode only unless said):
+    - `dropout`: torch.nn's, a fresh mask at every step on the outputs of each layer but the last;
+    - `variational_dropout`: the same place, one mask per sequence reused at every step (Gal &
+      Ghahramani 2016); use `rnnkit.LockedDropout` for the first layer's input or the last one's output;
+    - `recurrent_dropout`: one mask per sequence on the hidden state the recurrent weights see
+      (h_{t-1} in W_hh h_{t-1}); the state carried on is not dropped;
+    - `zoneout`: each unit keeps its previous value with probability p at every step; in evaluation
+      the expectation p * old + (1 - p) * new (Krueger et al. 2017); for an LSTM a pair (p_h, p_c);
+    - `weight_drop`: DropConnect on every W_hh, one mask per call (Merity et al. 2018); the stored
+      weights are never changed.
+    Weight-drop and variational dropout keep the fused kernel; recurrent dropout (in training) and
+    zoneout need the loop kernel, and `last_kernel.reason` says which option chose it.
     """
 
     mode = ""
     num_gates = 1
+    kernels = KERNELS  # what `kernel` may be
+    recurrent_weights = True  # False for cells whose gates see the input only (no weight_hh, bias_hh)
 
     def __init__(
         self,
@@ -53,26 +71,68 @@ class RecurrentLayer(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         kernel: str = "auto",
+        *,
+        variational_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
-        _check_config(input_size, hidden_size, num_layers, dropout, kernel)
+        _check_config(input_size, hidden_size, num_layers, dropout, kernel, self.kernels)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.dropout, self.bidirectional, self.kernel = bias, float(dropout), bidirectional, kernel
         self.num_directions = 2 if bidirectional else 1
+        self._set_regularisers(variational_dropout, recurrent_dropout, zoneout, weight_drop)
         self.last_kernel: KernelChoice | None = None  # set by each call, for inspection
         self._flat_weight_names: list[str] = []
+        self._block_names: list[dict[str, str]] = []  # per layer and direction: kind -> parameter name
         gates = self.num_gates * hidden_size
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in ("", "_reverse")[: self.num_directions]:
-                shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, hidden_size)}
+                shapes = {"weight_ih": (gates, layer_input)}
+                if self.recurrent_weights:
+                    shapes["weight_hh"] = (gates, hidden_size)
                 if bias:
-                    shapes.update(bias_ih=(gates,), bias_hh=(gates,))
-                for kind, shape in shapes.items():
-                    name = f"{kind}_l{layer}{suffix}"
-                    self.register_parameter(name, nn.Parameter(torch.empty(shape)))
-                    self._flat_weight_names.append(name)
+                    shapes["bias_ih"] = (gates,)
+                    if self.recurrent_weights:
+                        shapes["bias_hh"] = (gates,)
+                block = {}
+                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):  # torch's order
+                    if kind in shapes:
+                        name = f"{kind}_l{layer}{suffix}"
+                        self.register_parameter(name, nn.Parameter(torch.empty(shapes[kind])))
+                        self._flat_weight_names.append(name)
+                        block[kind] = name
+                self._block_names.append(block)
         self.reset_parameters()
+
+    def _set_regularisers(self, variational_dropout, recurrent_dropout, zoneout, weight_drop) -> None:
+        for name, value in (("variational_dropout", variational_dropout), ("recurrent_dropout", recurrent_dropout),
+                            ("weight_drop", weight_drop)):
+            _check_probability(name, value)
+        if self.dropout and variational_dropout:
+            raise ValueError("set dropout (a fresh mask per step) or variational_dropout (one mask per sequence), "
+                             f"not both; got dropout={self.dropout}, variational_dropout={variational_dropout}")
+        leaves = 2 if self.mode == "LSTM" else 1
+        if isinstance(zoneout, (tuple, list)):
+            if len(zoneout) != leaves:
+                raise ValueError(f"zoneout must be one probability{' or a pair (p_h, p_c)' if leaves == 2 else ''} "
+                                 f"for {type(self).__name__}; got {zoneout!r}")
+            probs = tuple(float(p) for p in zoneout)
+        else:
+            probs = (zoneout,) * leaves
+        for p in probs:
+            _check_probability("zoneout", p)
+        if not self.recurrent_weights:
+            for name, value in (("recurrent_dropout", recurrent_dropout), ("weight_drop", weight_drop)):
+                if value:
+                    raise ValueError(f"{type(self).__name__} has no recurrent weights, so {name} does not apply; "
+                                     f"use zoneout or variational_dropout")
+        self.variational_dropout, self.recurrent_dropout = float(variational_dropout), float(recurrent_dropout)
+        self.weight_drop = float(weight_drop)
+        self.zoneout = tuple(probs) if isinstance(zoneout, (tuple, list)) else float(zoneout)
+        self._zoneout = probs  # one probability per state tensor
 
     def reset_parameters(self) -> None:
         """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does."""
@@ -81,14 +141,17 @@ class RecurrentLayer(nn.Module):
             nn.init.uniform_(weight, -bound, bound)
 
     # -- what subclasses define -------------------------------------------------------------------
-    def step(self, xp: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> tuple[Tensor, State]:
+    def step(self, xp: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None,
+             recurrent_mask: Tensor | None = None) -> tuple[Tensor, State]:
+        """One step from the projected input xp (B, G*H); `recurrent_mask` (B, H) multiplies the
+        h_{t-1} that W_hh sees (recurrent dropout)."""
         raise NotImplementedError
 
     def init_state(self, batch_size: int, *, device=None, dtype=None) -> State:
         """Zeros of shape (num_layers * num_directions, B, H)."""
         shape = (self.num_layers * self.num_directions, batch_size, self.hidden_size)
         if device is None or dtype is None:
-            param = self._parameters["weight_hh_l0"]
+            param = self._parameters["weight_ih_l0"]
             device, dtype = device or param.device, dtype or param.dtype
         return torch.zeros(shape, device=device, dtype=dtype)
 
@@ -111,10 +174,39 @@ class RecurrentLayer(nn.Module):
             return x.new_zeros(batch, 0, self.hidden_size * self.num_directions), state
         choice, no_cudnn = self._select(x, state)
         object.__setattr__(self, "last_kernel", choice)  # a plain attribute: skip nn.Module's __setattr__
-        if choice.name == "loop":
-            return self._run_loop(x, state, lengths)
-        config = (self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
-        return run_fused(self.mode, x, state, weights, lengths=lengths, config=config, no_cudnn=no_cudnn)
+        weights = self._dropped(weights)
+        if choice.name != "fused":
+            return self._run_blocks(x, state, lengths, weights)
+        with warnings.catch_warnings():
+            if self.weight_drop and self.training:  # cuDNN compacts the dropped copies each call, as it must
+                warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+            if self.variational_dropout and self.training and self.num_layers > 1:
+                return self._run_fused_layers(x, state, lengths, weights, no_cudnn)
+            config = (self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
+            return run_fused(self.mode, x, state, weights, lengths=lengths, config=config, no_cudnn=no_cudnn)
+
+    def _dropped(self, weights: list[Tensor]) -> list[Tensor]:
+        """The weights a call uses: with weight_drop in training, every W_hh is a fresh dropped copy."""
+        if not (self.weight_drop and self.training):
+            return weights
+        return [drop_weight(w, self.weight_drop, True) if name.startswith("weight_hh") else w
+                for name, w in zip(self._flat_weight_names, weights)]
+
+    def _run_fused_layers(self, x, state, lengths, weights, no_cudnn):
+        """The fused kernel one layer at a time, with one dropout mask per sequence between layers."""
+        per_layer = len(weights) // self.num_layers
+        d = self.num_directions
+        config = (self.bias, 1, 0.0, self.training, self.bidirectional)
+        finals, layer_input = [], x
+        for layer in range(self.num_layers):
+            if layer > 0:
+                layer_input = locked_dropout(layer_input, self.variational_dropout, True)
+            sub_state = map_state(lambda s, layer=layer: s[layer * d : (layer + 1) * d], state)
+            layer_weights = weights[layer * per_layer : (layer + 1) * per_layer]
+            layer_input, final = run_fused(self.mode, layer_input, sub_state, layer_weights, lengths=lengths,
+                                           config=config, no_cudnn=no_cudnn)
+            finals.append(final)
+        return layer_input, map_state(lambda *parts: torch.cat(parts), *finals)
 
     def select_kernel(self, x: Tensor, state: State | None = None) -> KernelChoice:
         """The kernel a call with these tensors would run, and why, without running it. Raises
@@ -125,16 +217,37 @@ class RecurrentLayer(nn.Module):
         """The kernel choice, and whether the fused call must run with cuDNN turned off."""
         if self.kernel == "loop":
             return KernelChoice("loop", "kernel='loop' was requested"), False
+        needs = self._loop_needs()
+        if needs:
+            what = " and ".join(needs)
+            if self.kernel == "fused":
+                raise ValueError(f"kernel='fused' cannot run this call: {what} need{'s' if len(needs) == 1 else ''} "
+                                 f"the loop kernel. Use kernel='auto' or kernel='loop'.")
+            return KernelChoice("loop", f"{what} need{'s' if len(needs) == 1 else ''} the loop kernel"), False
         blocker = fused_blocker([x, *state_leaves(state)])
         if blocker is None:
             backend, no_cudnn = fused_backend(x, self.training)
-            return KernelChoice("fused", f"{backend}; kernel={self.kernel!r}"), no_cudnn
+            reason = f"{backend}; kernel={self.kernel!r}"
+            if self.weight_drop and self.training:
+                reason += f"; weight_drop={self.weight_drop} on the recurrent weights"
+            if self.variational_dropout and self.training and self.num_layers > 1:
+                reason += f"; one layer per call for variational_dropout={self.variational_dropout}"
+            return KernelChoice("fused", reason), no_cudnn
         if self.kernel == "fused":
             raise ValueError(
                 f"kernel='fused' cannot run this call: {blocker}. Use kernel='auto' (falls back to the loop "
                 f"kernel) or kernel='loop'."
             )
         return KernelChoice("loop", f"kernel='auto' fell back to the loop: {blocker}"), False
+
+    def _loop_needs(self) -> list[str]:
+        """The options of this layer that torch's fused kernels cannot run (subclasses add theirs)."""
+        needs = []
+        if self.recurrent_dropout and self.training:
+            needs.append(f"recurrent_dropout={self.recurrent_dropout}")
+        if any(self._zoneout):
+            needs.append(f"zoneout={self.zoneout}")
+        return needs
 
     def flat_weights(self) -> list[Tensor]:
         """Parameters in torch's order: per layer, per direction, w_ih, w_hh[, b_ih, b_hh]."""
@@ -151,26 +264,38 @@ class RecurrentLayer(nn.Module):
             check_state_tensor(name if name == "state" else f"state.{name}", leaf, shape, x)
         return state
 
-    def _run_loop(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        """The loop kernel: each layer and direction through `unroll` with this layer's step."""
-        per_block = len(self._flat_weight_names) // (self.num_layers * self.num_directions)
-        weights = self.flat_weights()
+    def _run_blocks(self, x: Tensor, state: State, lengths: Tensor | None, weights: list[Tensor]) -> tuple[Tensor, State]:
+        """The loop (or a subclass's scan) kernel: each layer and direction through `_run_block`."""
+        named = dict(zip(self._flat_weight_names, weights))
         finals, layer_input = [], x
         for layer in range(self.num_layers):
+            if layer > 0:
+                if self.dropout and self.training:
+                    layer_input = F.dropout(layer_input, self.dropout, training=True)
+                layer_input = locked_dropout(layer_input, self.variational_dropout, self.training)
             outputs = []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
-                # bias=False leaves two weights per block: pad the biases with None
-                w_ih, w_hh, b_ih, b_hh = (weights[k * per_block : (k + 1) * per_block] + [None, None])[:4]
-                xp = self._project(k, layer_input, w_ih, b_ih)  # (B, T, G*H): all time steps in one product
-                step = self._block_step(k, w_hh, b_hh)
-                ys, final = unroll(step, xp, map_state(lambda s, k=k: s[k], state), lengths, reverse=direction == 1)
+                block = {kind: named[name] for kind, name in self._block_names[k].items()}
+                block_state = map_state(lambda s, k=k: s[k], state)
+                ys, final = self._run_block(k, layer_input, block_state, lengths, direction == 1, block)
                 outputs.append(ys)
                 finals.append(final)
             layer_input = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, map_state(lambda *parts: torch.stack(parts), *finals)
+
+    def _run_block(self, block: int, x: Tensor, state: State, lengths: Tensor | None, reverse: bool,
+                   weights: dict[str, Tensor]) -> tuple[Tensor, State]:
+        """One layer-direction over time: the input projection for every step at once, then the step
+        (with recurrent dropout and zoneout) through `unroll`."""
+        xp = self._project(block, x, weights["weight_ih"], weights.get("bias_ih"))  # (B, T, G*H)
+        step = self._block_step(block, weights["weight_hh"], weights.get("bias_hh"))
+        if self.recurrent_dropout and self.training:
+            mask = sequence_mask(x.shape[0], self.hidden_size, self.recurrent_dropout, xp)
+            step = partial(step, recurrent_mask=mask)
+        if any(self._zoneout):
+            step = with_zoneout(step, self._zoneout, self.training)
+        return unroll(step, xp, state, lengths, reverse=reverse)
 
     def _project(self, block: int, x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None) -> Tensor:
         """The input projection of layer-direction `block` for every time step (subclasses may normalise it)."""
@@ -214,17 +339,39 @@ class RecurrentLayer(nn.Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
+        for name in ("variational_dropout", "recurrent_dropout", "zoneout", "weight_drop"):
+            if any(self._zoneout) if name == "zoneout" else getattr(self, name):
+                text += f", {name}={getattr(self, name)}"
         return text + f", kernel={self.kernel!r}"
 
 
-def _check_config(input_size, hidden_size, num_layers, dropout, kernel) -> None:
+def with_zoneout(step, probs: tuple[float, ...], training: bool):
+    """`step` with zoneout on each state tensor (probabilities per tensor); the output is the zoned h."""
+
+    def zoned_step(xp, state):
+        _, new = step(xp, state)
+        if isinstance(state, tuple):
+            new = type(new)(*(zoneout(n, o, p, training) for n, o, p in zip(new, state, probs)))
+            return new[0], new
+        new = zoneout(new, state, probs[0], training)
+        return new, new
+
+    return zoned_step
+
+
+def _check_probability(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1); got {value!r}")
+
+
+def _check_config(input_size, hidden_size, num_layers, dropout, kernel, kernels=KERNELS) -> None:
     for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    if kernel not in kernels:
+        raise ValueError(f"kernel must be one of {kernels}; got {kernel!r}")
 
 
 class RNN(RecurrentLayer):
@@ -249,8 +396,8 @@ class RNN(RecurrentLayer):
         self.mode = f"RNN_{nonlinearity.upper()}"
         super().__init__(input_size, hidden_size, num_layers, **kwargs)
 
-    def step(self, xp, state, weight_hh, bias_hh):
-        return rnn_step(xp, state, weight_hh, bias_hh, self.nonlinearity)
+    def step(self, xp, state, weight_hh, bias_hh, recurrent_mask=None):
+        return rnn_step(xp, state, weight_hh, bias_hh, self.nonlinearity, recurrent_mask=recurrent_mask)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
@@ -273,8 +420,8 @@ class LSTM(RecurrentLayer):
     mode = "LSTM"
     num_gates = 4
 
-    def step(self, xp, state, weight_hh, bias_hh):
-        return lstm_step(xp, state, weight_hh, bias_hh)
+    def step(self, xp, state, weight_hh, bias_hh, recurrent_mask=None):
+        return lstm_step(xp, state, weight_hh, bias_hh, recurrent_mask)
 
     def init_state(self, batch_size: int, *, device=None, dtype=None) -> LSTMState:
         h = super().init_state(batch_size, device=device, dtype=dtype)
@@ -305,5 +452,5 @@ class GRU(RecurrentLayer):
     mode = "GRU"
     num_gates = 3
 
-    def step(self, xp, state, weight_hh, bias_hh):
-        return gru_step(xp, state, weight_hh, bias_hh)
+    def step(self, xp, state, weight_hh, bias_hh, recurrent_mask=None):
+        return gru_step(xp, state, weight_hh, bias_hh, recurrent_mask)

@@ -62,3 +62,16 @@ def masked_mean(values: Tensor, lengths: Tensor | None) -> Tensor:
 def masked_max(values: Tensor, lengths: Tensor | None) -> Tensor:
     """(B, T, F) -> (B, F): the maximum over each row's valid steps (-inf for a row of length 0)."""
     return values.masked_fill(~_valid(values, lengths), float("-inf")).max(dim=1).values
+
+
+def reverse_padded(values: Tensor, lengths: Tensor | None) -> Tensor:
+    """(B, T, ...) with each row's first lengths[b] steps in reverse order and its padding left in
+    place (the whole time axis flipped without lengths). Applying it twice gives `values` back."""
+    if lengths is None:
+        return values.flip(1)
+    steps = values.shape[1]
+    t = torch.arange(steps, device=values.device).unsqueeze(0)
+    ends = lengths.to(values.device).unsqueeze(1)
+    index = torch.where(t < ends, ends - 1 - t, t)  # (B, T)
+    index = index.view(*index.shape, *([1] * (values.dim() - 2))).expand_as(values)
+    return values.gather(1, index)
