@@ -10,7 +10,14 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
+from rnnkit.cli.common import (
+    add_training_flags,
+    clear_run_dir,
+    model_overrides,
+    regulariser_overrides,
+    report_stop,
+    training_overrides,
+)
 from rnnkit.data.ward import write_ward_example
 from rnnkit.tasks import clinical
 from rnnkit.tasks.clinical.scoring import SPLITS
@@ -52,7 +59,6 @@ def add_parser(subparsers) -> None:
     train.add_argument("--split-seed", type=int, default=0)
     train.add_argument("--split", help='JSON {"train": [ids], "val": [ids], "test": [ids]} instead of fractions')
     train.add_argument("--pos-weight", default="none", help="none, balanced (negatives / positives) or a number")
-    train.add_argument("--recurrent-dropout", type=float)
     train.add_argument("--head-dropout", type=float)
     add_training_flags(train)
     train.set_defaults(run=_train)
@@ -109,8 +115,17 @@ def _train(args) -> int:
     if args.batch_size:
         data["batch_size"] = args.batch_size
     model = model_overrides(args, {"backbone": "backbone", "cell": "cell", "hidden_size": "hidden_size", "dropout": "dropout",
-                                   "recurrent_dropout": "recurrent_dropout", "head_dropout": "head_dropout",
-                                   "static_mode": "static"})
+                                   "head_dropout": "head_dropout", "static_mode": "static"})
+    regularise = regulariser_overrides(args)
+    if model.get("backbone", "grud") == "grud":  # GRU-D has the paper's own recurrent dropout and nothing else
+        extra = sorted(set(regularise.get("regularisers", {})) - {"recurrent_dropout"})
+        if extra:
+            raise ValueError(f"GRU-D takes --recurrent-dropout only (its paper's); --{extra[0].replace('_', '-')} needs "
+                             f"--backbone simple")
+        if "regularisers" in regularise:
+            model["recurrent_dropout"] = regularise["regularisers"]["recurrent_dropout"]
+    else:
+        model.update(regularise)
     out = args.out or Path("runs") / "clinical"
     if args.overwrite:
         clear_run_dir(out)

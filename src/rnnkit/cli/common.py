@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from rnnkit.layers import RECURRENT_LAYERS
+from rnnkit.layers import RECURRENT_LAYERS, REGULARISERS
 from rnnkit.training.config import OPTIMIZERS, SCHEDULES
 
 
@@ -32,6 +32,15 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--hidden-size", type=int)
     group.add_argument("--num-layers", type=int)
     group.add_argument("--dropout", type=float)
+    regularise = parser.add_argument_group("recurrent regularisers (any cell; saved in run.json)")
+    regularise.add_argument("--variational-dropout", type=float, metavar="P",
+                            help="dropout between recurrent layers with one mask per sequence, in place of --dropout there")
+    regularise.add_argument("--recurrent-dropout", type=float, metavar="P",
+                            help="dropout of the hidden state the recurrent weights see, one mask per sequence")
+    regularise.add_argument("--zoneout", type=float, nargs="+", metavar="P",
+                            help="each unit keeps its previous value with probability P; an LSTM takes P_H P_C")
+    regularise.add_argument("--weight-drop", type=float, metavar="P",
+                            help="DropConnect on the recurrent weights, one mask per batch (keeps the fused kernel)")
     group.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     group.add_argument("--eval-every", type=int, help="validate every N steps (default: the preset's, or each epoch)")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -60,6 +69,23 @@ def clear_run_dir(path: Path) -> None:
 
 def model_overrides(args, names: dict[str, str]) -> dict:
     return {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag, None) is not None}
+
+
+def regularisers(args) -> dict:
+    """The recurrent regularisers the flags set, as a model config's `regularisers` dict."""
+    values = {name: getattr(args, name) for name in REGULARISERS if getattr(args, name, None) is not None}
+    if "zoneout" in values:
+        zoneout = values["zoneout"]
+        if len(zoneout) > 2:
+            raise ValueError(f"--zoneout takes one probability, or two (h and c) for an LSTM; got {len(zoneout)}")
+        values["zoneout"] = zoneout[0] if len(zoneout) == 1 else list(zoneout)
+    return values
+
+
+def regulariser_overrides(args) -> dict:
+    """{"regularisers": ...} for a model config when any regulariser flag is given, else {}."""
+    values = regularisers(args)
+    return {"regularisers": values} if values else {}
 
 
 def report_stop(summary: dict, best_key: str, label: str, task: str, out: Path) -> bool:

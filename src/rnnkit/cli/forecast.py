@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
+from rnnkit.cli.common import (
+    add_training_flags,
+    clear_run_dir,
+    model_overrides,
+    regulariser_overrides,
+    report_stop,
+    training_overrides,
+)
 from rnnkit.data.timeseries import write_example
 from rnnkit.tasks import forecast
 from rnnkit.training.plots import plot_anomalies
@@ -121,6 +128,7 @@ def _train(args) -> int:
     )
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
                                    "head": "head", "teacher_forcing": "teacher_forcing"})
+    model.update(regulariser_overrides(args))
     if args.loss is not None:
         model["distribution"] = {"mse": "point", "gaussian": "gaussian", "quantile": "quantile"}[args.loss]
     if args.quantiles is not None:

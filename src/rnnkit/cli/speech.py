@@ -8,7 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
+from rnnkit.cli.common import (
+    add_training_flags,
+    clear_run_dir,
+    model_overrides,
+    regulariser_overrides,
+    report_stop,
+    training_overrides,
+)
 from rnnkit.data.dtmf import SPLITS, write_dtmf_example
 from rnnkit.tasks import speech
 from rnnkit.tasks.speech import outputs
@@ -135,6 +142,7 @@ def _train(args) -> int:
                                    "bidirectional": "bidirectional", "stack": "stack", "conv_layers": "conv_layers",
                                    "conv_kernel": "conv_kernel", "freq_masks": "freq_masks", "freq_width": "freq_width",
                                    "time_masks": "time_masks", "time_width": "time_width"})
+    model.update(regulariser_overrides(args))
     if args.no_specaugment:
         model.update(freq_masks=0, time_masks=0)
     out = args.out or Path("runs") / "speech"

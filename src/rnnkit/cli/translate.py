@@ -7,7 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
+from rnnkit.cli.common import (
+    add_training_flags,
+    clear_run_dir,
+    model_overrides,
+    regulariser_overrides,
+    report_stop,
+    training_overrides,
+)
 from rnnkit.data.parallel import write_number_corpus
 from rnnkit.tasks import translate
 
@@ -97,6 +104,7 @@ def _train(args) -> int:
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
                                    "embedding_size": "embedding_size", "bidirectional": "bidirectional", "attention": "attention",
                                    "teacher_forcing": "teacher_forcing"})
+    model.update(regulariser_overrides(args))
     if args.shared_vocab:
         model["share_embeddings"] = True
     out = args.out or Path("runs") / "translate"

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, report_stop, training_overrides
+from rnnkit.cli.common import (
+    add_training_flags,
+    clear_run_dir,
+    model_overrides,
+    regulariser_overrides,
+    report_stop,
+    training_overrides,
+)
 from rnnkit.data.moving_shapes import MOTIONS, write_clip_example
 from rnnkit.data.skeletons import ACTIONS, write_pose_example
 from rnnkit.tasks import video
@@ -183,6 +190,7 @@ def _train(args) -> int:
         data = _clip_data_config(args, None if args.all_frames else (args.frames or 16), **split)
         model = model_overrides(args, {**common, "conv_channels": "conv_channels", "hidden_channels": "hidden_channels",
                                        "kernel_size": "kernel_size"})
+    model.update(regulariser_overrides(args))
     _check_architecture(kind, model.get("architecture"))
     out = args.out or Path("runs") / "video"
     if args.overwrite:
@@ -199,6 +207,8 @@ def _train_predictor(args, kind: str) -> int:
         raise ValueError("--objective predict reads every frame of every clip and holds nothing out for testing; "
                          "drop --frames, --test-*, --classes and --action-set")
     data = _clip_data_config(args, None, val_fraction=args.val_fraction, split_seed=args.split_seed)
+    if regulariser_overrides(args):
+        raise ValueError("--objective predict runs a ConvLSTM, which takes none of the recurrent regularisers")
     model = model_overrides(args, {"hidden_channels": "hidden_channels", "kernel_size": "kernel_size", "num_layers": "num_layers"})
     out = args.out or Path("runs") / "video-predict"
     if args.overwrite:
@@ -217,6 +227,7 @@ def _train_captioner(args, kind: str) -> int:
                              test_fraction=args.test_fraction, split_seed=args.split_seed)
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "dropout": "dropout",
                                    "conv_channels": "conv_channels", "attention": "attention"})
+    model.update(regulariser_overrides(args))
     out = args.out or Path("runs") / "video-caption"
     if args.overwrite:
         clear_run_dir(out)

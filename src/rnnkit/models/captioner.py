@@ -4,7 +4,7 @@ embedding, so the encoder RNN reads frame features and the decoder attends over 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor
 
@@ -26,6 +26,7 @@ class CaptionerConfig:
     attention: str = "general"
     dropout: float = 0.2
     teacher_forcing: float = 1.0
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
@@ -34,7 +35,7 @@ class CaptionerConfig:
     def seq2seq(self) -> Seq2SeqConfig:
         return Seq2SeqConfig(src_vocab_size=1, tgt_vocab_size=self.vocab_size, embedding_size=self.embedding_size,
                              hidden_size=self.hidden_size, cell=self.cell, attention=self.attention, dropout=self.dropout,
-                             teacher_forcing=self.teacher_forcing)
+                             teacher_forcing=self.teacher_forcing, regularisers=self.regularisers)
 
 
 class ClipCaptioner(Seq2Seq):

@@ -3,12 +3,12 @@ vector per sequence, then a linear layer to class scores."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS, AttentionPooling, ConvFrontEnd
+from rnnkit.layers import RECURRENT_LAYERS, AttentionPooling, ConvFrontEnd, check_regularisers, recurrent_layer
 from rnnkit.ops.lengths import length_mask, masked_max, masked_mean
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -40,7 +40,10 @@ class SequenceClassifierConfig:
     conv_kernel: int = 5
     word_dropout: float = 0.0
 
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+
     def __post_init__(self) -> None:
+        check_regularisers(self.regularisers)
         if (self.vocab_size is None) == (self.input_size is None):
             raise ValueError("give exactly one of vocab_size (token inputs) and input_size (numeric inputs)")
         if self.num_classes < 2:
@@ -79,8 +82,8 @@ class SequenceClassifier(nn.Module):
             self.embed = nn.Linear(config.input_size, config.embedding_size)
         self.convs = (ConvFrontEnd(config.embedding_size, config.embedding_size, config.conv_layers, config.conv_kernel)
                       if config.conv_layers else None)
-        self.rnn = RECURRENT_LAYERS[config.cell](
-            config.embedding_size, config.hidden_size, num_layers=config.num_layers,
+        self.rnn = recurrent_layer(
+            config.cell, config.embedding_size, config.hidden_size, config.regularisers, num_layers=config.num_layers,
             bidirectional=config.bidirectional, dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         width = config.hidden_size * (2 if config.bidirectional else 1)

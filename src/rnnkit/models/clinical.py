@@ -7,14 +7,14 @@ Inputs are `rnnkit.data.clinical`'s layout, (B, T, 3D + S) = [values | mask | de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.grud import GRUDState
 from rnnkit.cells.lstm import LSTMState
-from rnnkit.layers import RECURRENT_LAYERS, carries_cell_state
+from rnnkit.layers import RECURRENT_LAYERS, carries_cell_state, check_regularisers, recurrent_layer
 from rnnkit.layers.grud import GRUD
 from rnnkit.ops.fill import forward_fill
 
@@ -40,7 +40,10 @@ class ClinicalModelConfig:
     head_dropout: float = 0.5
     static: str = "head"
 
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+
     def __post_init__(self) -> None:
+        check_regularisers(self.regularisers)
         if self.num_variables < 1 or self.num_static < 0 or self.hidden_size < 1:
             raise ValueError(f"num_variables and hidden_size must be positive and num_static >= 0; got "
                              f"{self.num_variables}, {self.hidden_size}, {self.num_static}")
@@ -72,7 +75,7 @@ class ClinicalModel(nn.Module):
         if config.backbone == "grud":
             self.rnn = GRUD(d, h, config.dropout, config.recurrent_dropout)
         else:
-            self.rnn = RECURRENT_LAYERS[config.cell](3 * d, h)
+            self.rnn = recurrent_layer(config.cell, 3 * d, h, config.regularisers)
         uses_static = config.num_static > 0 and config.static != "none"
         self.init = nn.Linear(config.num_static, h) if uses_static and config.static == "init" else None
         self.head_dropout = nn.Dropout(config.head_dropout)

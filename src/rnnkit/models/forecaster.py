@@ -11,13 +11,14 @@ under level shifts between training and test periods.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS
+from rnnkit.layers import RECURRENT_LAYERS, check_regularisers, recurrent_layer
 
 HEADS = ("direct", "autoregressive")
 DISTRIBUTIONS = ("point", "gaussian", "quantile")
@@ -47,7 +48,10 @@ class ForecasterConfig:
     teacher_forcing: float = 1.0
     highway: bool = True
 
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+
     def __post_init__(self) -> None:
+        check_regularisers(self.regularisers)
         for name, value, options in (("head", self.head, HEADS), ("distribution", self.distribution, DISTRIBUTIONS),
                                      ("cell", self.cell, tuple(RECURRENT_LAYERS))):
             if value not in options:
@@ -97,7 +101,7 @@ class Forecaster(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        layer = RECURRENT_LAYERS[c.cell]
+        layer = partial(recurrent_layer, c.cell, regularisers=c.regularisers)
         between = c.dropout if c.num_layers > 1 else 0.0
         self.encoder = layer(c.num_features, c.hidden_size, num_layers=c.num_layers, dropout=between)
         self.dropout = nn.Dropout(c.dropout)

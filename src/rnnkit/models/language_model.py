@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS
+from rnnkit.layers import RECURRENT_LAYERS, check_regularisers, recurrent_layer
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,10 @@ class LanguageModelConfig:
     embedding_dropout: float = 0.1
     tie_weights: bool = False
 
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+
     def __post_init__(self) -> None:
+        check_regularisers(self.regularisers)
         if self.cell not in RECURRENT_LAYERS:
             raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}; got {self.cell!r}")
         if self.vocab_size < 2:
@@ -53,8 +56,8 @@ class LanguageModel(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        self.rnn = RECURRENT_LAYERS[config.cell](
-            config.embedding_size, config.hidden_size, num_layers=config.num_layers,
+        self.rnn = recurrent_layer(
+            config.cell, config.embedding_size, config.hidden_size, regularisers=config.regularisers, num_layers=config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.output_dropout = nn.Dropout(config.dropout)

@@ -7,12 +7,13 @@ Inputs are (B, T, J*D): J joints of D = 3 coordinates per frame, normalised by `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS
+from rnnkit.layers import RECURRENT_LAYERS, check_regularisers, recurrent_layer
 from rnnkit.layers.pose_augment import PoseAugment
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier, SequenceClassifierConfig
 from rnnkit.ops.lengths import masked_max, masked_mean
@@ -45,7 +46,10 @@ class PoseModelConfig:
     scale: float = 0.0
     jitter: float = 0.0
 
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+
     def __post_init__(self) -> None:
+        check_regularisers(self.regularisers)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {self.architecture!r}")
         if self.cell not in RECURRENT_LAYERS:
@@ -105,7 +109,7 @@ class PoseRNN(nn.Module):
             num_classes=config.num_classes, input_size=config.joints * config.frame_features,
             embedding_size=config.hidden_size, cell=config.cell, hidden_size=config.hidden_size,
             num_layers=config.num_layers, bidirectional=config.bidirectional, pooling=config.pooling,
-            dropout=config.dropout))
+            dropout=config.dropout, regularisers=config.regularisers))
 
     @classmethod
     def from_config(cls, config: PoseModelConfig) -> PoseRNN:
@@ -136,7 +140,7 @@ class BodyPartRNN(nn.Module):
         super().__init__()
         self.config = config
         self.augment = _augment(config)
-        layer = RECURRENT_LAYERS[config.cell]
+        layer = partial(recurrent_layer, config.cell, regularisers=config.regularisers)
         directions = 2 if config.bidirectional else 1
         size = config.part_size
 

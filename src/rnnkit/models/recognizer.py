@@ -8,12 +8,12 @@ stacked (bi)directional RNN -> linear to the output units, blank = 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS, ConvFrontEnd, SpecAugment
+from rnnkit.layers import RECURRENT_LAYERS, ConvFrontEnd, SpecAugment, check_regularisers, recurrent_layer
 from rnnkit.ops.lengths import check_lengths, length_mask
 
 BLANK = 0
@@ -43,7 +43,10 @@ class SpeechRecognizerConfig:
     time_masks: int = 2
     time_width: int = 10
 
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+
     def __post_init__(self) -> None:
+        check_regularisers(self.regularisers)
         if self.input_size < 1 or self.num_units < 2:
             raise ValueError(f"input_size must be >= 1 and num_units >= 2 (blank and one unit); got {self.input_size}, {self.num_units}")
         if self.stack < 1:
@@ -99,8 +102,9 @@ class SpeechRecognizer(nn.Module):
         self.augment = SpecAugment(config.freq_masks, config.freq_width, config.time_masks, config.time_width)
         width = config.input_size * config.stack
         self.convs = ConvFrontEnd(width, config.hidden_size, config.conv_layers, config.conv_kernel) if config.conv_layers else None
-        self.rnn = RECURRENT_LAYERS[config.cell](
-            config.hidden_size if self.convs is not None else width, config.hidden_size, num_layers=config.num_layers,
+        self.rnn = recurrent_layer(
+            config.cell, config.hidden_size if self.convs is not None else width, config.hidden_size, config.regularisers,
+            num_layers=config.num_layers,
             bidirectional=config.bidirectional, dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(config.dropout)

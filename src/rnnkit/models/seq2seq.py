@@ -10,12 +10,21 @@ Decoding (greedy and batched beam search) lives in models/decoding.py and uses `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS, AdditiveAttention, DotAttention, GeneralAttention, carries_cell_state
+from rnnkit.layers import (
+    RECURRENT_LAYERS,
+    AdditiveAttention,
+    DotAttention,
+    GeneralAttention,
+    carries_cell_state,
+    check_regularisers,
+    recurrent_layer,
+)
 from rnnkit.ops.state import map_state
 
 PAD, BOS, EOS = 0, 1, 2
@@ -37,7 +46,10 @@ class Seq2SeqConfig:
     tie_output: bool = False
     teacher_forcing: float = 1.0
 
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+
     def __post_init__(self) -> None:
+        check_regularisers(self.regularisers)
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}; got {self.attention!r}")
         if self.cell not in RECURRENT_LAYERS:
@@ -80,7 +92,7 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
         self.config = c = config
-        layer = RECURRENT_LAYERS[c.cell]
+        layer = partial(recurrent_layer, c.cell, regularisers=c.regularisers)
         between = c.dropout if c.num_layers > 1 else 0.0
         self.src_embed = nn.Embedding(c.src_vocab_size, c.embedding_size, padding_idx=PAD)
         self.tgt_embed = self.src_embed if c.share_embeddings else nn.Embedding(c.tgt_vocab_size, c.embedding_size, padding_idx=PAD)

@@ -5,11 +5,11 @@ keeps the frame's layout in its state. Both are trained from scratch; nothing is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
-from rnnkit.layers import RECURRENT_LAYERS
+from rnnkit.layers import RECURRENT_LAYERS, check_regularisers, recurrent_layer
 from rnnkit.layers.convlstm import ConvLSTM
 from rnnkit.ops.lengths import length_mask, masked_mean
 
@@ -35,7 +35,10 @@ class ClipModelConfig:
     pooling: str = "mean"
     dropout: float = 0.3
 
+    regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+
     def __post_init__(self) -> None:
+        check_regularisers(self.regularisers)
         object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
         if self.architecture not in CLIP_ARCHITECTURES:
             raise ValueError(f"architecture must be one of {CLIP_ARCHITECTURES}; got {self.architecture!r}")
@@ -94,8 +97,8 @@ class CNNRNNClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = FrameEncoder(config.channels, config.conv_channels, config.hidden_size)
-        self.rnn = RECURRENT_LAYERS[config.cell](config.hidden_size, config.hidden_size, num_layers=config.num_layers,
-                                                 dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.rnn = recurrent_layer(config.cell, config.hidden_size, config.hidden_size, config.regularisers,
+                                   num_layers=config.num_layers, dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(config.hidden_size, config.num_classes)
 
@@ -126,6 +129,8 @@ class ConvLSTMClassifier(nn.Module):
     def __init__(self, config: ClipModelConfig) -> None:
         super().__init__()
         self.config = config
+        if config.regularisers:
+            raise ValueError("the recurrent regularisers apply to the cnn-rnn architecture's RNN; ConvLSTM takes dropout only")
         stem = config.conv_channels[0]
         self.stem = nn.Sequential(nn.Conv2d(config.channels, stem, 3, stride=2, padding=1), nn.BatchNorm2d(stem), nn.ReLU(),
                                   nn.Conv2d(stem, stem, 3, stride=2, padding=1), nn.BatchNorm2d(stem), nn.ReLU())
