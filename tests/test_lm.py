@@ -161,3 +161,48 @@ def test_unknown_preset(capsys, tmp_path):
 def _write(path, data: bytes):
     path.write_bytes(data)
     return path
+
+
+def test_awd_preset_locks_its_dropout_masks_and_drops_recurrent_weights_on_the_fused_kernel():
+    preset = lm.preset_configs("awd")
+    model = LanguageModel.from_config(LanguageModelConfig(vocab_size=30, **{**preset.model, "embedding_size": 16,
+                                                                            "hidden_size": 16}))
+    assert model.rnn.weight_drop == 0.25 and model.rnn.variational_dropout == 0.2 and model.rnn.dropout == 0.0
+    assert model.output.weight is model.embedding.weight
+    model.train()
+    torch.manual_seed(0)
+    embedded = model.embedding_dropout(torch.ones(4, 9, 16))
+    assert torch.equal(embedded, embedded[:, :1].expand_as(embedded))  # one mask per sequence
+    model(torch.randint(0, 30, (2, 12)))
+    assert model.rnn.last_kernel.name == "fused" and "weight_drop" in model.rnn.last_kernel.reason
+
+
+def test_token_dropout_zeroes_every_occurrence_of_a_dropped_token():
+    model = LanguageModel.from_config(LanguageModelConfig(vocab_size=6, embedding_size=4, hidden_size=8, token_dropout=0.5))
+    ids = torch.tensor([[0, 1, 2, 0, 1, 2, 3, 3]] * 3)
+    torch.manual_seed(0)
+    model.train()
+    rows = model._embed(ids)
+    weight = model.embedding.weight
+    for token in range(4):
+        got = rows[ids == token]
+        dropped = bool((got == 0).all())
+        assert dropped or torch.allclose(got, 2 * weight[token].expand_as(got))  # all or none, scaled by 1/(1-p)
+    wide = LanguageModel.from_config(LanguageModelConfig(vocab_size=400, embedding_size=4, hidden_size=8, token_dropout=0.5))
+    dropped = (wide._embed(torch.arange(400).view(1, -1)) == 0).all(dim=2).float().mean().item()
+    assert 0.4 < dropped < 0.6  # about half of the vocabulary
+    model.eval()
+    assert torch.equal(model._embed(ids), model.embedding(ids))
+    with pytest.raises(ValueError, match="token_dropout must be a probability"):
+        LanguageModelConfig(vocab_size=6, token_dropout=1.5)
+
+
+def test_regulariser_flags_add_to_the_presets(tmp_path, corpus, capsys):
+    run = tmp_path / "awd"
+    assert main(["lm", "train", "--data", str(corpus), "--preset", "awd", "--hidden-size", "16", "--embedding-size", "16",
+                 "--max-steps", "2", "--bptt", "8", "--batch-size", "2", "--weight-drop", "0.4", "--out", str(run),
+                 "--no-progress", "--device", "cpu"]) == 0
+    config = json.loads((run / "run.json").read_text())["model"]["config"]
+    assert config["regularisers"] == {"weight_drop": 0.4, "variational_dropout": 0.2}
+    assert config["locked_dropout"] is True and config["tie_weights"] is True
+    assert main(["lm", "generate", str(run), "--prompt", "a", "--max-tokens", "3", "--device", "cpu"]) == 0

@@ -13,9 +13,11 @@ def _blocks(language):
 
 def test_python_examples_run(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the training example writes runs/tiny
-    layers_example, training_example = _blocks("python")
+    layers_example, regularisers_example, training_example = _blocks("python")
     exec(compile(layers_example, "README.md", "exec"), {})
     assert capsys.readouterr().out.strip() == "torch.Size([4, 64]) fused"
+    exec(compile(regularisers_example, "README.md", "exec"), {})
+    assert capsys.readouterr().out.split() == ["fused", "loop", "scan"]
     exec(compile(training_example, "README.md", "exec"), {})
     stop_reason, loss = capsys.readouterr().out.split()
     assert stop_reason == "completed" and float(loss) < 0.1

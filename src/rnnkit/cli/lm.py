@@ -7,7 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import add_training_flags, clear_run_dir, model_overrides, regulariser_overrides, training_overrides
+from rnnkit.cli.common import (
+    add_training_flags,
+    clear_run_dir,
+    model_overrides,
+    regulariser_overrides,
+    regularisers,
+    training_overrides,
+)
 from rnnkit.tasks import lm
 from rnnkit.training import TrainConfig
 
@@ -69,8 +76,9 @@ def _lm_train(args) -> int:
             bpe_vocab_size=args.bpe_vocab_size, encoding_errors=args.encoding_errors, **data,
         )
         model = {**preset.model, **model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers",
-                                                          "dropout": "dropout", "embedding_size": "embedding_size"}),
-                 **regulariser_overrides(args)}
+                                                          "dropout": "dropout", "embedding_size": "embedding_size"})}
+        if regulariser_overrides(args):  # on top of the preset's, not instead of them
+            model["regularisers"] = {**preset.model.get("regularisers", {}), **regularisers(args)}
         if args.tie_weights:
             model["tie_weights"] = True
         train_config = TrainConfig(**{**preset.training, **training_overrides(args)})
