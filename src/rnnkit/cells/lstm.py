@@ -19,14 +19,17 @@ class LSTMState(NamedTuple):
 
 
 def lstm_step(xp: Tensor, state: LSTMState, weight_hh: Tensor, bias_hh: Tensor | None,
-              recurrent_mask: Tensor | None = None):
+              recurrent_mask: Tensor | None = None, weight_hr: Tensor | None = None):
     """One LSTM step from projected input xp (B, 4H), gates in torch's order i, f, g, o;
-    `recurrent_mask` (B, H) multiplies the h_{t-1} that W_hh sees (recurrent dropout)."""
+    `recurrent_mask` (B, h size) multiplies the h_{t-1} that W_hh sees (recurrent dropout); with
+    `weight_hr` (P, H) h is projected to P (torch.nn.LSTM's proj_size)."""
     h, c = state
     gates = xp + F.linear(h if recurrent_mask is None else h * recurrent_mask, weight_hh, bias_hh)  # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
+    if weight_hr is not None:
+        h = F.linear(h, weight_hr)
     return h, LSTMState(h, c)
 
 

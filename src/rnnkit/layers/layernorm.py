@@ -21,6 +21,8 @@ class _Normalised:
     cell_norm = False  # whether the cell state is normalised too (LSTM)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs) -> None:
+        if kwargs.get("proj_size"):
+            raise ValueError(f"{type(self).__name__} has no proj_size: use rnnkit.LSTM(proj_size=...)")
         super().__init__(input_size, hidden_size, num_layers, **kwargs)
         self._add_norms()
 

@@ -61,6 +61,7 @@ class RecurrentLayer(nn.Module):
     num_gates = 1
     kernels = KERNELS  # what `kernel` may be
     recurrent_weights = True  # False for cells whose gates see the input only (no weight_hh, bias_hh)
+    proj_size = 0  # LSTM with projections: h has this size (weight_hr maps H to it)
 
     def __init__(
         self,
@@ -86,19 +87,21 @@ class RecurrentLayer(nn.Module):
         self.last_kernel: KernelChoice | None = None  # set by each call, for inspection
         self._flat_weight_names: list[str] = []
         self._block_names: list[dict[str, str]] = []  # per layer and direction: kind -> parameter name
-        gates = self.num_gates * hidden_size
+        gates, out = self.num_gates * hidden_size, self.output_size
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            layer_input = input_size if layer == 0 else out * self.num_directions
             for suffix in ("", "_reverse")[: self.num_directions]:
                 shapes = {"weight_ih": (gates, layer_input)}
                 if self.recurrent_weights:
-                    shapes["weight_hh"] = (gates, hidden_size)
+                    shapes["weight_hh"] = (gates, out)
                 if bias:
                     shapes["bias_ih"] = (gates,)
                     if self.recurrent_weights:
                         shapes["bias_hh"] = (gates,)
+                if self.proj_size:
+                    shapes["weight_hr"] = (self.proj_size, hidden_size)
                 block = {}
-                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):  # torch's order
+                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):  # torch's order
                     if kind in shapes:
                         name = f"{kind}_l{layer}{suffix}"
                         self.register_parameter(name, nn.Parameter(torch.empty(shapes[kind])))
@@ -133,6 +136,11 @@ class RecurrentLayer(nn.Module):
         self.weight_drop = float(weight_drop)
         self.zoneout = tuple(probs) if isinstance(zoneout, (tuple, list)) else float(zoneout)
         self._zoneout = probs  # one probability per state tensor
+
+    @property
+    def output_size(self) -> int:
+        """The size of h (and of each direction's outputs): proj_size when set, else hidden_size."""
+        return self.proj_size or self.hidden_size
 
     def reset_parameters(self) -> None:
         """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does."""
@@ -171,7 +179,7 @@ class RecurrentLayer(nn.Module):
             if bool((lengths == steps).all()):
                 lengths = None  # every row is full: no packing or masking needed
         if steps == 0:
-            return x.new_zeros(batch, 0, self.hidden_size * self.num_directions), state
+            return x.new_zeros(batch, 0, self.output_size * self.num_directions), state
         choice, no_cudnn = self._select(x, state)
         object.__setattr__(self, "last_kernel", choice)  # a plain attribute: skip nn.Module's __setattr__
         weights = self._dropped(weights)
@@ -258,9 +266,10 @@ class RecurrentLayer(nn.Module):
         if state is None:
             return self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         state = self._as_state(state)
-        shape = (self.num_layers * self.num_directions, x.shape[0], self.hidden_size)
         names = getattr(state, "_fields", ("state",))
         for name, leaf in zip(names, state_leaves(state)):
+            size = self.output_size if name in ("state", "h") else self.hidden_size
+            shape = (self.num_layers * self.num_directions, x.shape[0], size)
             check_state_tensor(name if name == "state" else f"state.{name}", leaf, shape, x)
         return state
 
@@ -291,7 +300,7 @@ class RecurrentLayer(nn.Module):
         xp = self._project(block, x, weights["weight_ih"], weights.get("bias_ih"))  # (B, T, G*H)
         step = self._block_step(block, weights["weight_hh"], weights.get("bias_hh"))
         if self.recurrent_dropout and self.training:
-            mask = sequence_mask(x.shape[0], self.hidden_size, self.recurrent_dropout, xp)
+            mask = sequence_mask(x.shape[0], self.output_size, self.recurrent_dropout, xp)
             step = partial(step, recurrent_mask=mask)
         if any(self._zoneout):
             step = with_zoneout(step, self._zoneout, self.training)
@@ -325,8 +334,9 @@ class RecurrentLayer(nn.Module):
 
         with torch.cuda.device_of(first), torch.no_grad():
             torch._cudnn_rnn_flatten_weight(
-                weights, 4 if self.bias else 2, self.input_size, cudnn_rnn.get_cudnn_mode(self.mode),
-                self.hidden_size, 0, self.num_layers, True, self.bidirectional,
+                weights, (4 if self.bias else 2) + (1 if self.proj_size else 0), self.input_size,
+                cudnn_rnn.get_cudnn_mode(self.mode), self.hidden_size, self.proj_size, self.num_layers, True,
+                self.bidirectional,
             )
 
     def extra_repr(self) -> str:
@@ -339,6 +349,8 @@ class RecurrentLayer(nn.Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         for name in ("variational_dropout", "recurrent_dropout", "zoneout", "weight_drop"):
             if any(self._zoneout) if name == "zoneout" else getattr(self, name):
                 text += f", {name}={getattr(self, name)}"
@@ -406,10 +418,12 @@ class RNN(RecurrentLayer):
 class LSTM(RecurrentLayer):
     """LSTM layer, as torch.nn.LSTM(batch_first=True) plus lengths and kernels; gates i, f, g, o.
 
-        c_t = σ(f) * c_{t-1} + σ(i) * tanh(g),   h_t = σ(o) * tanh(c_t)
+        c_t = σ(f) * c_{t-1} + σ(i) * tanh(g),   h_t = σ(o) * tanh(c_t)   [ * W_hr^T with proj_size ]
 
     Shapes: x (B, T, I) -> ys (B, T, D*H), state LSTMState(h, c), each (L*D, B, H). Any (h, c) pair
-    is accepted as a state, so torch.nn.LSTM's states work here and ours there.
+    is accepted as a state, so torch.nn.LSTM's states work here and ours there. With `proj_size=P`
+    (Sak et al. 2014, as torch.nn.LSTM) h is projected to P: ys (B, T, D*P), h (L*D, B, P), c stays
+    (L*D, B, H), weight_hr_l0 (P, H) joins the parameters, and the fused kernel still serves.
 
     >>> lstm = LSTM(8, 16, bidirectional=True)
     >>> ys, (h, c) = lstm(torch.randn(4, 10, 8))
@@ -420,12 +434,26 @@ class LSTM(RecurrentLayer):
     mode = "LSTM"
     num_gates = 4
 
-    def step(self, xp, state, weight_hh, bias_hh, recurrent_mask=None):
-        return lstm_step(xp, state, weight_hh, bias_hh, recurrent_mask)
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *args, proj_size: int = 0, **kwargs):
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
+            raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, {hidden_size}); got {proj_size!r}")
+        self.proj_size = proj_size
+        super().__init__(input_size, hidden_size, num_layers, *args, **kwargs)
+
+    def step(self, xp, state, weight_hh, bias_hh, recurrent_mask=None, weight_hr=None):
+        return lstm_step(xp, state, weight_hh, bias_hh, recurrent_mask, weight_hr)
+
+    def _block_step(self, block: int, weight_hh: Tensor, bias_hh: Tensor | None):
+        if not self.proj_size:
+            return super()._block_step(block, weight_hh, bias_hh)
+        weight_hr = self._parameters[self._block_names[block]["weight_hr"]]
+        return partial(self.step, weight_hh=weight_hh, bias_hh=bias_hh, weight_hr=weight_hr)
 
     def init_state(self, batch_size: int, *, device=None, dtype=None) -> LSTMState:
         h = super().init_state(batch_size, device=device, dtype=dtype)
-        return LSTMState(h, torch.zeros_like(h))
+        if not self.proj_size:
+            return LSTMState(h, torch.zeros_like(h))
+        return LSTMState(h.new_zeros(*h.shape[:2], self.proj_size), h)
 
     def _as_state(self, state) -> LSTMState:
         if not isinstance(state, (tuple, list)) or len(state) != 2:
