@@ -2,6 +2,7 @@
 wall-clock time on this machine, plus training and generation throughput.
 
     python benchmarks/lm_tinyshakespeare.py --cell lstm --minutes 45 --max-steps 15000 --out runs/ts-lstm
+    python benchmarks/lm_tinyshakespeare.py --preset awd --minutes 45 --out runs/ts-awd      # any preset, any cell
 
 Data: ../shared/data/tinyshakespeare/input.txt (read in place), split as nanoGPT does: the first 90% of
 the characters train, the last 10% validate (rnnkit's --data split). Anchors: a uniform model over 65
@@ -20,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from rnnkit.layers import RECURRENT_LAYERS  # noqa: E402
 from rnnkit.tasks import lm  # noqa: E402
 from rnnkit.training import StopTraining, TrainConfig  # noqa: E402
 from rnnkit.training.plots import _pyplot, _save  # noqa: E402
@@ -32,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
+    parser.add_argument("--cell", choices=sorted(RECURRENT_LAYERS), help="default: the preset's (lstm)")
     parser.add_argument("--minutes", type=float, default=45.0)
     parser.add_argument("--max-steps", type=int, default=15000)
     parser.add_argument("--eval-every", type=int, default=1000)
@@ -43,6 +45,7 @@ def main() -> None:
 
     preset = lm.preset_configs(args.preset)
     data = lm.LMDataConfig(paths=(str(args.data),), **preset.data)
+    args.cell = args.cell or preset.model["cell"]
     model = {**preset.model, "cell": args.cell}
     training = {**preset.training, "max_steps": args.max_steps, "epochs": 10_000, "eval_every": args.eval_every, "device": "cpu"}
     deadline = time.perf_counter() + args.minutes * 60
