@@ -65,6 +65,10 @@ def main() -> None:
     print(f"{'minutes':>8} {'step':>6} {'val loss':>9} {'bits/char':>9}")
     for r in val:
         print(f"{r['elapsed_s'] / 60:>8.1f} {r['step']:>6} {r['loss']:>9.4f} {r['bits_per_char']:>9.4f}")
+    if not val:
+        print(f"no validation before the run stopped ({summary['steps']} steps): give more --minutes or a smaller "
+              f"--eval-every")
+        return
     best = min(val, key=lambda r: r["loss"])
     print(f"best validation loss {best['loss']:.4f} nats/char at {best['elapsed_s'] / 60:.1f} min (step {best['step']})")
     for target in (1.60, 1.50):
