@@ -66,8 +66,9 @@ def test_specaugment_masks_valid_frames_in_training_only():
     assert float(zeroed.float().mean()) < 0.6
 
 
-def test_a_streamable_model_in_chunks_equals_one_pass():
-    net = model(stack=2, bidirectional=False, cell="lstm")
+@pytest.mark.parametrize("cell", ["lstm", "mingru", "minlstm", "lnlstm"])
+def test_a_streamable_model_in_chunks_equals_one_pass(cell):
+    net = model(stack=2, bidirectional=False, cell=cell)
     xs = torch.randn(1, 23, 6)
     whole, _ = net(xs)
     parts, state = [], None
