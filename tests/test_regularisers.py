@@ -241,3 +241,29 @@ def test_bad_regularisers_are_refused_clearly():
     layer = recurrent_layer("gru", 3, 4, {"variational_dropout": 0.3}, num_layers=2, dropout=0.2)
     assert layer.dropout == 0.0 and layer.variational_dropout == 0.3
     assert "variational_dropout=0.3" in repr(layer)
+
+
+@pytest.mark.parametrize("name", sorted(CLASSES))
+def test_zoneout_in_evaluation_keeps_the_layer_properties(name):
+    """Padding, chunking with carried state, row independence and zero lengths with zoneout's
+    expectation in the recurrence (bidirectional, two layers)."""
+    zone = (0.2, 0.3) if name in ("lstm", "lnlstm") else 0.2
+    layer = CLASSES[name](3, 4, num_layers=2, bidirectional=True, zoneout=zone).double().eval()
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    lengths = torch.tensor([6, 0, 4])
+    ys, state = layer(x, lengths=lengths)
+    padded, padded_state = layer(torch.cat([x, 100 * torch.randn(3, 2, 3, dtype=torch.float64)], 1), lengths=lengths)
+    torch.testing.assert_close(padded[:, :6], ys)
+    assert torch.all(padded[:, 6:] == 0) and torch.all(ys[1] == 0)
+    for a, b in zip(padded_state if isinstance(state, tuple) else (padded_state,), state if isinstance(state, tuple) else (state,)):
+        torch.testing.assert_close(a, b)
+    alone, _ = layer(x[2:], lengths=lengths[2:])
+    torch.testing.assert_close(alone, ys[2:])
+    forward = CLASSES[name](3, 4, num_layers=2, zoneout=zone).double().eval()
+    whole, whole_state = forward(x)
+    first, carried = forward(x[:, :2])
+    second, chunked_state = forward(x[:, 2:], carried)
+    torch.testing.assert_close(torch.cat([first, second], 1), whole)
+    for a, b in zip(chunked_state if isinstance(whole_state, tuple) else (chunked_state,),
+                    whole_state if isinstance(whole_state, tuple) else (whole_state,)):
+        torch.testing.assert_close(a, b)
