@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from layer_timing import race  # noqa: E402
+
 import rnnkit  # noqa: E402
 
 CELL_SHAPES = [(32, 100, 8, 64, 1), (64, 128, 128, 512, 2)]  # (B, T, I, H, layers)
-MIN_SAMPLE_S = 0.1
 CELL_ROWS = {  # name -> (class, keyword arguments)
     "lstm (fused)": (rnnkit.LSTM, {}),
     "lstm weight_drop=0.5": (rnnkit.LSTM, {"weight_drop": 0.5}),
@@ -45,39 +43,6 @@ CELL_ROWS = {  # name -> (class, keyword arguments)
     "mingru (scan)": (rnnkit.MinGRU, {}),
     "minlstm (scan)": (rnnkit.MinLSTM, {}),
 }
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _pass(layer, x, grad):
-    ys, _ = layer(x)
-    ys.backward(grad)
-
-
-def _time(layer, x, grad, device, number: int = 1) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(number):
-        _pass(layer, x, grad)
-    _sync(device)
-    return (time.perf_counter() - start) / number
-
-
-def race(contenders: dict, x, grad, device, repeats: int) -> dict[str, float]:
-    """Tokens per second of each contender, timed in turns; median over `repeats`."""
-    number = {}
-    for name, layer in contenders.items():
-        _pass(layer, x, grad)  # warm-up
-        number[name] = max(1, math.ceil(MIN_SAMPLE_S / _time(layer, x, grad, device)))
-    times = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, layer in contenders.items():
-            times[name].append(_time(layer, x, grad, device, number[name]))
-    tokens = x.shape[0] * x.shape[1]
-    return {name: tokens / statistics.median(ts) for name, ts in times.items()}
 
 
 def cells_part(device, dtype, repeats: int, rows: list[str] | None = None) -> list[dict]:

@@ -13,44 +13,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from layer_timing import race  # noqa: E402
+
 import rnnkit  # noqa: E402
 
 # (B, T, I, H, layers), from the foundation issue
 SHAPES = [(32, 100, 8, 64, 1), (64, 128, 128, 512, 2), (64, 64, 1024, 1024, 1)]
-MIN_SAMPLE_S = 0.1
 CELLS = {"lstm": (rnnkit.LSTM, torch.nn.LSTM), "gru": (rnnkit.GRU, torch.nn.GRU), "rnn": (rnnkit.RNN, torch.nn.RNN),
          # layer-norm cells have no fused kernel: their "fused" column is empty, "loop" is the layer itself
          "lnlstm": (rnnkit.LayerNormLSTM, torch.nn.LSTM), "lngru": (rnnkit.LayerNormGRU, torch.nn.GRU)}
 NO_FUSED = {"lnlstm", "lngru"}
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _pass(layer, x, grad):
-    ys, _ = layer(x)
-    ys.backward(grad)
-
-
-def _time(layer, x, grad, device, number: int = 1) -> float:
-    """Seconds per pass, averaged over `number` passes in a row."""
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(number):
-        _pass(layer, x, grad)
-    _sync(device)
-    return (time.perf_counter() - start) / number
 
 
 def bench(cell: str, shape, device, repeats: int, warmup: int, loop_repeats: int, dtype) -> dict:
@@ -65,21 +43,9 @@ def bench(cell: str, shape, device, repeats: int, warmup: int, loop_repeats: int
         contenders["fused"].load_state_dict(reference.state_dict())
     x = torch.randn(batch, steps, inputs, device=device, dtype=dtype, requires_grad=True)
     grad = torch.randn(batch, steps, hidden, device=device, dtype=dtype)
-    number = {}  # passes per sample: enough for a sample to last about MIN_SAMPLE_S
-    for name, layer in contenders.items():
-        for _ in range(warmup):
-            _pass(layer, x, grad)
-        number[name] = max(1, math.ceil(MIN_SAMPLE_S / _time(layer, x, grad, device)))
-    times = {name: [] for name in contenders}
-    for i in range(repeats):
-        for name, layer in contenders.items():
-            if name == "loop" and i >= loop_repeats:
-                continue
-            times[name].append(_time(layer, x, grad, device, number[name]))
-    tokens = batch * steps
+    speeds = race(contenders, x, grad, device, repeats, warmup=warmup, fewer={"loop": loop_repeats})
     result = {"cell": cell, "shape": dict(zip(("B", "T", "I", "H", "layers"), shape)), "fused": float("nan")}
-    for name, ts in times.items():
-        result[name] = tokens / statistics.median(ts)
+    result.update(speeds)
     return result
 
 

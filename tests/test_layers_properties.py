@@ -1,18 +1,28 @@
 """Properties of the recurrent layers that streaming, truncated BPTT and padding rely on, checked on
-small random shapes with hypothesis, plus gradcheck of the loop kernel in float64."""
+small random shapes with hypothesis, plus gradcheck of the loop kernel in float64. They run over
+torch.nn's variants and over the layers torch.nn lacks (layer-norm, min cells)."""
 
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import rnnkit
 from reference import VARIANTS, leaves, make_pair
 
-variants = st.sampled_from(sorted(VARIANTS))
+# layers without a torch.nn counterpart: their "fused" below means kernel="auto" (the scan for the
+# min cells; the loop for layer norm)
+NEW_LAYERS = {"lnlstm": rnnkit.LayerNormLSTM, "lngru": rnnkit.LayerNormGRU, "mingru": rnnkit.MinGRU,
+              "minlstm": rnnkit.MinLSTM}
+ALL = sorted(VARIANTS) + sorted(NEW_LAYERS)
+variants = st.sampled_from(ALL)
 kernels = st.sampled_from(["fused", "loop"])
 
 
 def _layer(variant, kernel, num_layers=1, bidirectional=False, dtype=torch.float64):
+    if variant in NEW_LAYERS:
+        kernel = "auto" if kernel == "fused" else kernel
+        return NEW_LAYERS[variant](3, 4, kernel=kernel, num_layers=num_layers, bidirectional=bidirectional).to(dtype)
     ours, _ = make_pair(variant, 3, 4, kernel=kernel, num_layers=num_layers, bidirectional=bidirectional, dtype=dtype)
     return ours
 
@@ -91,7 +101,7 @@ def test_kernels_agree_on_outputs_and_gradients(variant, bidirectional, data):
 
 
 def test_zero_length_rows_return_initial_state_and_zero_outputs():
-    for variant in VARIANTS:
+    for variant in ALL:
         for kernel in ("fused", "loop"):
             layer = _layer(variant, kernel, num_layers=2, bidirectional=True)
             state = layer.init_state(2, dtype=torch.float64)

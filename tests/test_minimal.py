@@ -1,13 +1,11 @@
 """minGRU and minLSTM (Feng et al. 2024) and the chunked linear scan under them: a float64 reference from
-the paper's equations, the scan against the step loop, stability at T = 16,384, and the layer
-properties (padding, chunking with carried state, batch independence, lengths of 0, bidirectional)."""
+the paper's equations, the scan against the step loop, stability at T = 16,384. The layer properties
+(padding, chunking with carried state, batch independence, lengths of 0) are in test_layers_properties."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import rnnkit
 from rnnkit.ops.lengths import reverse_padded
@@ -174,50 +172,6 @@ def test_gradcheck_of_the_scan_layer(name):
 
     params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
     assert torch.autograd.gradcheck(run, (x, *params))
-
-
-layer_names = st.sampled_from(sorted(LAYERS))
-kernels = st.sampled_from(["scan", "loop"])
-
-
-@settings(max_examples=25, deadline=None)
-@given(name=layer_names, kernel=kernels, layers=st.integers(1, 2), steps=st.integers(2, 12), data=st.data())
-def test_two_chunks_with_carried_state_equal_one_pass(name, kernel, layers, steps, data):
-    layer = LAYERS[name](3, 4, num_layers=layers, kernel=kernel).double()
-    split = data.draw(st.integers(1, steps - 1))
-    x = torch.randn(3, steps, 3, dtype=torch.float64)
-    whole, whole_state = layer(x)
-    first, state = layer(x[:, :split])
-    second, chunked_state = layer(x[:, split:], state)
-    torch.testing.assert_close(torch.cat([first, second], dim=1), whole)
-    torch.testing.assert_close(chunked_state, whole_state)
-
-
-@settings(max_examples=25, deadline=None)
-@given(name=layer_names, kernel=kernels, bidirectional=st.booleans(), extra=st.integers(1, 4), data=st.data())
-def test_extra_padding_changes_nothing_and_rows_are_independent(name, kernel, bidirectional, extra, data):
-    layer = LAYERS[name](3, 4, num_layers=2, bidirectional=bidirectional, kernel=kernel).double()
-    lengths = torch.tensor(data.draw(st.lists(st.integers(0, 5), min_size=3, max_size=3)))
-    x = torch.randn(3, 5, 3, dtype=torch.float64)
-    padded = torch.cat([x, torch.randn(3, extra, 3, dtype=torch.float64) * 100], dim=1)
-    ys, state = layer(x, lengths=lengths)
-    ys_padded, state_padded = layer(padded, lengths=lengths)
-    torch.testing.assert_close(ys_padded[:, :5], ys)
-    assert torch.all(ys_padded[:, 5:] == 0)
-    torch.testing.assert_close(state, state_padded)
-    row = data.draw(st.integers(0, 2))
-    alone, alone_state = layer(x[row : row + 1], lengths=lengths[row : row + 1])
-    torch.testing.assert_close(ys[row : row + 1], alone)
-    torch.testing.assert_close(state[:, row : row + 1], alone_state)
-
-
-def test_zero_lengths_keep_the_initial_state():
-    for cls in LAYERS.values():
-        layer = cls(3, 4, num_layers=2, bidirectional=True).double()
-        h0 = torch.randn(4, 2, 4, dtype=torch.float64)
-        ys, h = layer(torch.randn(2, 5, 3, dtype=torch.float64), h0, lengths=torch.tensor([0, 0]))
-        assert torch.all(ys == 0)
-        torch.testing.assert_close(h, h0)
 
 
 def test_zoneout_inside_the_scan_matches_the_loop_in_evaluation_and_keeps_units_in_training():

@@ -3,13 +3,14 @@ attention over sequences, a convolutional front end, SpecAugment masking, GRU-D 
 layer-normalised LSTM and GRU, minGRU and minLSTM with a parallel scan, and dropout locked over time."""
 
 from rnnkit.layers.attention import AdditiveAttention, Attention, AttentionPooling, DotAttention, GeneralAttention
+from rnnkit.layers.classic import GRU, LSTM, RNN
 from rnnkit.layers.convlstm import ConvLSTM
 from rnnkit.layers.convolution import ConvFrontEnd, MaskedBatchNorm1d
 from rnnkit.layers.dropout import LockedDropout
 from rnnkit.layers.grud import GRUD
 from rnnkit.layers.layernorm import LayerNormGRU, LayerNormLSTM
 from rnnkit.layers.minimal import MinGRU, MinLSTM
-from rnnkit.layers.recurrent import GRU, LSTM, RNN, KernelChoice, RecurrentLayer
+from rnnkit.layers.recurrent import REGULARISERS, KernelChoice, RecurrentLayer
 from rnnkit.layers.specaugment import SpecAugment
 
 # The one mapping from a cell name (as on the command line and in configs) to its layer class.
@@ -17,11 +18,6 @@ RECURRENT_LAYERS = {
     "rnn": RNN, "lstm": LSTM, "gru": GRU, "lnlstm": LayerNormLSTM, "lngru": LayerNormGRU, "mingru": MinGRU,
     "minlstm": MinLSTM,
 }
-
-
-# Keyword arguments every recurrent layer takes besides torch.nn's (see RecurrentLayer), as model
-# configs keep them in their `regularisers` dict.
-REGULARISERS = ("variational_dropout", "recurrent_dropout", "zoneout", "weight_drop")
 
 
 def check_regularisers(regularisers: dict) -> None:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.grud import GRUDCell, GRUDState
+from rnnkit.ops.dropout import sequence_mask
 from rnnkit.ops.fill import forward_fill
 from rnnkit.ops.lengths import check_lengths
 from rnnkit.ops.unroll import unroll
@@ -95,8 +96,7 @@ class GRUD(nn.Module):
     @staticmethod
     def _dropout_mask(like: Tensor, p: float) -> Tensor:
         """(B, 1, F): one inverted-dropout mask per sequence, shared by every step."""
-        keep = torch.empty(like.shape[0], 1, like.shape[-1], dtype=like.dtype, device=like.device).bernoulli_(1 - p)
-        return keep / (1 - p)
+        return sequence_mask(like.shape[0], like.shape[-1], p, like).unsqueeze(1)
 
     def extra_repr(self) -> str:
         return f"dropout={self.dropout}, recurrent_dropout={self.recurrent_dropout}"

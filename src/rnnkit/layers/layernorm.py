@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.layernorm import Norms, ln_gru_step, ln_lstm_step, project_normalised
-from rnnkit.layers.recurrent import GRU, LSTM
+from rnnkit.layers.classic import GRU, LSTM
 
 
 class _Normalised:

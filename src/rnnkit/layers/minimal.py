@@ -35,10 +35,10 @@ class _Minimal(RecurrentLayer):
             return KernelChoice("loop", f"kernel='auto' fell back to the loop: {blocker}"), False
         return KernelChoice("scan", "parallel scan over time (the gates see the input only)"), False
 
-    def _run_block(self, block, x, state, lengths, reverse, weights):
+    def _run_block(self, block, x, state, lengths, reverse, weights, kernel="scan"):
         xp = F.linear(x, weights["weight_ih"], weights.get("bias_ih"))  # (B, T, G*H)
         p = self._zoneout[0]
-        if self.last_kernel is not None and self.last_kernel.name == "loop":
+        if kernel == "loop":
             step = partial(min_step, coefficients=type(self).coefficients)
             if p:
                 step = with_zoneout(step, self._zoneout, self.training)
@@ -49,7 +49,7 @@ class _Minimal(RecurrentLayer):
                 keep = torch.rand_like(a) < p
                 a, b = a.masked_fill(keep, 1.0), b.masked_fill(keep, 0.0)
             else:
-                a, b = torch.lerp(a, torch.ones_like(a), p), b * (1 - p)
+                a, b = a * (1 - p) + p, b * (1 - p)
         valid = None if lengths is None else length_mask(lengths, x.shape[1], x.device).unsqueeze(2)
         if valid is not None:  # a = 1, b = 0 past each length: the state stays as it was
             a, b = a.masked_fill(~valid, 1.0), b.masked_fill(~valid, 0.0)

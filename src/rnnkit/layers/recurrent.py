@@ -1,5 +1,7 @@
-"""Multi-layer, optionally bidirectional RNN, LSTM and GRU layers with lengths, two kernels and the
-recurrent regularisers torch.nn lacks (recurrent and locked dropout, zoneout, weight-drop).
+"""The machinery every rnnkit recurrent layer shares: stacking, bidirectional, lengths, carried state,
+the fused and loop kernels, and the recurrent regularisers torch.nn lacks (recurrent and locked
+dropout, zoneout, weight-drop). The layers themselves are in `classic` (RNN, LSTM, GRU), `layernorm`
+and `minimal`.
 
 Parameters, their names and the state layout are torch.nn's, so weights and states move both ways.
 """
@@ -15,9 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.gru import gru_step
-from rnnkit.cells.lstm import LSTMState, lstm_step
-from rnnkit.cells.rnn import ACTIVATIONS, rnn_step
 from rnnkit.layers.checks import check_input, check_state_tensor
 from rnnkit.layers.fused import fused_backend, fused_blocker, run_fused
 from rnnkit.ops.dropout import drop_weight, locked_dropout, sequence_mask, zoneout
@@ -26,6 +25,9 @@ from rnnkit.ops.state import State, map_state, state_leaves
 from rnnkit.ops.unroll import unroll
 
 KERNELS = ("auto", "fused", "loop")
+# keyword arguments every recurrent layer takes besides torch.nn's (model configs keep them in their
+# `regularisers` dict)
+REGULARISERS = ("variational_dropout", "recurrent_dropout", "zoneout", "weight_drop")
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ class RecurrentLayer(nn.Module):
         object.__setattr__(self, "last_kernel", choice)  # a plain attribute: skip nn.Module's __setattr__
         weights = self._dropped(weights)
         if choice.name != "fused":
-            return self._run_blocks(x, state, lengths, weights)
+            return self._run_blocks(x, state, lengths, weights, choice.name)
         with warnings.catch_warnings():
             if self.weight_drop and self.training:  # cuDNN compacts the dropped copies each call, as it must
                 warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
@@ -227,11 +229,10 @@ class RecurrentLayer(nn.Module):
             return KernelChoice("loop", "kernel='loop' was requested"), False
         needs = self._loop_needs()
         if needs:
-            what = " and ".join(needs)
+            why = f"{' and '.join(needs)} need{'s' if len(needs) == 1 else ''} the loop kernel"
             if self.kernel == "fused":
-                raise ValueError(f"kernel='fused' cannot run this call: {what} need{'s' if len(needs) == 1 else ''} "
-                                 f"the loop kernel. Use kernel='auto' or kernel='loop'.")
-            return KernelChoice("loop", f"{what} need{'s' if len(needs) == 1 else ''} the loop kernel"), False
+                raise ValueError(f"kernel='fused' cannot run this call: {why}. Use kernel='auto' or kernel='loop'.")
+            return KernelChoice("loop", why), False
         blocker = fused_blocker([x, *state_leaves(state)])
         if blocker is None:
             backend, no_cudnn = fused_backend(x, self.training)
@@ -273,8 +274,9 @@ class RecurrentLayer(nn.Module):
             check_state_tensor(name if name == "state" else f"state.{name}", leaf, shape, x)
         return state
 
-    def _run_blocks(self, x: Tensor, state: State, lengths: Tensor | None, weights: list[Tensor]) -> tuple[Tensor, State]:
-        """The loop (or a subclass's scan) kernel: each layer and direction through `_run_block`."""
+    def _run_blocks(self, x: Tensor, state: State, lengths: Tensor | None, weights: list[Tensor],
+                    kernel: str) -> tuple[Tensor, State]:
+        """The loop (or a subclass's scan) `kernel`: each layer and direction through `_run_block`."""
         named = dict(zip(self._flat_weight_names, weights))
         finals, layer_input = [], x
         for layer in range(self.num_layers):
@@ -287,16 +289,17 @@ class RecurrentLayer(nn.Module):
                 k = layer * self.num_directions + direction
                 block = {kind: named[name] for kind, name in self._block_names[k].items()}
                 block_state = map_state(lambda s, k=k: s[k], state)
-                ys, final = self._run_block(k, layer_input, block_state, lengths, direction == 1, block)
+                ys, final = self._run_block(k, layer_input, block_state, lengths, direction == 1, block, kernel)
                 outputs.append(ys)
                 finals.append(final)
             layer_input = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
         return layer_input, map_state(lambda *parts: torch.stack(parts), *finals)
 
     def _run_block(self, block: int, x: Tensor, state: State, lengths: Tensor | None, reverse: bool,
-                   weights: dict[str, Tensor]) -> tuple[Tensor, State]:
+                   weights: dict[str, Tensor], kernel: str = "loop") -> tuple[Tensor, State]:
         """One layer-direction over time: the input projection for every step at once, then the step
-        (with recurrent dropout and zoneout) through `unroll`."""
+        (with recurrent dropout and zoneout) through `unroll` (the loop is this class's only kernel
+        besides torch's fused one)."""
         xp = self._project(block, x, weights["weight_ih"], weights.get("bias_ih"))  # (B, T, G*H)
         step = self._block_step(block, weights["weight_hh"], weights.get("bias_hh"))
         if self.recurrent_dropout and self.training:
@@ -351,7 +354,7 @@ class RecurrentLayer(nn.Module):
             text += ", bidirectional=True"
         if self.proj_size:
             text += f", proj_size={self.proj_size}"
-        for name in ("variational_dropout", "recurrent_dropout", "zoneout", "weight_drop"):
+        for name in REGULARISERS:
             if any(self._zoneout) if name == "zoneout" else getattr(self, name):
                 text += f", {name}={getattr(self, name)}"
         return text + f", kernel={self.kernel!r}"
@@ -384,101 +387,3 @@ def _check_config(input_size, hidden_size, num_layers, dropout, kernel, kernels=
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     if kernel not in kernels:
         raise ValueError(f"kernel must be one of {kernels}; got {kernel!r}")
-
-
-class RNN(RecurrentLayer):
-    """Elman RNN layer, as torch.nn.RNN(batch_first=True) plus lengths and kernels.
-
-        h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),   act = tanh or relu
-
-    Shapes: x (B, T, I) -> ys (B, T, D*H), state (L*D, B, H).
-
-    >>> rnn = RNN(8, 16, num_layers=2, nonlinearity="relu")
-    >>> ys, h = rnn(torch.randn(4, 10, 8), lengths=torch.tensor([10, 3, 7, 1]))
-    >>> ys.shape, h.shape
-    (torch.Size([4, 10, 16]), torch.Size([2, 4, 16]))
-    """
-
-    num_gates = 1
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh", **kwargs):
-        if nonlinearity not in ACTIVATIONS:
-            raise ValueError(f"nonlinearity must be one of {sorted(ACTIVATIONS)}; got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
-        self.mode = f"RNN_{nonlinearity.upper()}"
-        super().__init__(input_size, hidden_size, num_layers, **kwargs)
-
-    def step(self, xp, state, weight_hh, bias_hh, recurrent_mask=None):
-        return rnn_step(xp, state, weight_hh, bias_hh, self.nonlinearity, recurrent_mask=recurrent_mask)
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
-
-
-class LSTM(RecurrentLayer):
-    """LSTM layer, as torch.nn.LSTM(batch_first=True) plus lengths and kernels; gates i, f, g, o.
-
-        c_t = σ(f) * c_{t-1} + σ(i) * tanh(g),   h_t = σ(o) * tanh(c_t)   [ * W_hr^T with proj_size ]
-
-    Shapes: x (B, T, I) -> ys (B, T, D*H), state LSTMState(h, c), each (L*D, B, H). Any (h, c) pair
-    is accepted as a state, so torch.nn.LSTM's states work here and ours there. With `proj_size=P`
-    (Sak et al. 2014, as torch.nn.LSTM) h is projected to P: ys (B, T, D*P), h (L*D, B, P), c stays
-    (L*D, B, H), weight_hr_l0 (P, H) joins the parameters, and the fused kernel still serves.
-
-    >>> lstm = LSTM(8, 16, bidirectional=True)
-    >>> ys, (h, c) = lstm(torch.randn(4, 10, 8))
-    >>> ys.shape, c.shape
-    (torch.Size([4, 10, 32]), torch.Size([2, 4, 16]))
-    """
-
-    mode = "LSTM"
-    num_gates = 4
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *args, proj_size: int = 0, **kwargs):
-        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
-            raise ValueError(f"proj_size must be an integer in [0, hidden_size) = [0, {hidden_size}); got {proj_size!r}")
-        self.proj_size = proj_size
-        super().__init__(input_size, hidden_size, num_layers, *args, **kwargs)
-
-    def step(self, xp, state, weight_hh, bias_hh, recurrent_mask=None, weight_hr=None):
-        return lstm_step(xp, state, weight_hh, bias_hh, recurrent_mask, weight_hr)
-
-    def _block_step(self, block: int, weight_hh: Tensor, bias_hh: Tensor | None):
-        if not self.proj_size:
-            return super()._block_step(block, weight_hh, bias_hh)
-        weight_hr = self._parameters[self._block_names[block]["weight_hr"]]
-        return partial(self.step, weight_hh=weight_hh, bias_hh=bias_hh, weight_hr=weight_hr)
-
-    def init_state(self, batch_size: int, *, device=None, dtype=None) -> LSTMState:
-        h = super().init_state(batch_size, device=device, dtype=dtype)
-        if not self.proj_size:
-            return LSTMState(h, torch.zeros_like(h))
-        return LSTMState(h.new_zeros(*h.shape[:2], self.proj_size), h)
-
-    def _as_state(self, state) -> LSTMState:
-        if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise ValueError(
-                f"state must be an (h, c) pair for an LSTM, each (num_layers * num_directions, batch, "
-                f"hidden_size); got {type(state).__name__}"
-            )
-        return LSTMState(*state)
-
-
-class GRU(RecurrentLayer):
-    """GRU layer, as torch.nn.GRU(batch_first=True) plus lengths and kernels; gates r, z, n.
-
-        n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),   h_t = (1 - z) * n + z * h_{t-1}
-
-    Shapes: x (B, T, I) -> ys (B, T, D*H), state (L*D, B, H).
-
-    >>> gru = GRU(8, 16, num_layers=2)
-    >>> ys, h = gru(torch.randn(4, 10, 8))
-    >>> h.shape
-    torch.Size([2, 4, 16])
-    """
-
-    mode = "GRU"
-    num_gates = 3
-
-    def step(self, xp, state, weight_hh, bias_hh, recurrent_mask=None):
-        return gru_step(xp, state, weight_hh, bias_hh, recurrent_mask)

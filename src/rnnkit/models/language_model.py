@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.layers import RECURRENT_LAYERS, LockedDropout, check_regularisers, recurrent_layer
+from rnnkit.ops.dropout import sequence_mask
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,8 @@ class LanguageModel(nn.Module):
         if not (self.training and p):
             return self.embedding(ids)
         weight = self.embedding.weight
-        keep = torch.bernoulli(torch.full((weight.shape[0], 1), 1 - p, device=weight.device, dtype=weight.dtype))
-        return F.embedding(ids, weight * keep / (1 - p))  # every occurrence of a dropped token is zero
+        keep = sequence_mask(weight.shape[0], 1, p, weight)  # one draw per vocabulary entry, scaled by 1/(1 - p)
+        return F.embedding(ids, weight * keep)  # every occurrence of a dropped token is zero
 
     @torch.no_grad()
     def step(self, ids: Tensor, state=None):
