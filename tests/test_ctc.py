@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnnkit.models.ctc import align, beam_search, collapse, greedy_decode, min_frames, word_spans
+from rnnkit.models.ctc import align, beam_search, collapse, forced_align, greedy_decode, min_frames, word_spans
 from rnnkit.training.losses import ctc_loss
 
 
@@ -161,3 +161,12 @@ def test_word_spans_split_at_the_space():
     tokens, spans = [5, 6, 1, 7, 1, 8], [(0, 1), (1, 3), (3, 4), (4, 6), (6, 7), (8, 9)]
     assert word_spans(tokens, spans, separator=1) == [([5, 6], 0, 3), ([7], 4, 6), ([8], 8, 9)]
     assert word_spans([5, 6], [(0, 2), (3, 4)], separator=None) == [([5], 0, 2), ([6], 3, 4)]
+
+
+@pytest.mark.parametrize("tokens", [[1], [2, 2], [1, 2, 1]])
+def test_forced_align_gives_the_best_paths_log_probability(tokens):
+    log_probs = torch.randn(6, 3, generator=torch.Generator().manual_seed(7 + len(tokens))).log_softmax(-1)
+    alignment = forced_align(log_probs, tokens)
+    assert alignment.spans == align(log_probs, tokens)
+    assert math.isclose(alignment.log_prob, best_path_score(log_probs, tokens), rel_tol=1e-5)
+    assert math.isclose(forced_align(log_probs, []).log_prob, float(log_probs[:, 0].sum()), rel_tol=1e-5)

@@ -147,3 +147,35 @@ def test_bad_inputs_are_clear_errors(example, run, capsys, tmp_path):
     assert "needs an n-gram model" in capsys.readouterr().err
     assert main(["speech", "evaluate", str(tmp_path), "--data", str(example / "tones" / "test.jsonl")]) == 1
     assert "not an rnnkit run directory" in capsys.readouterr().err
+
+
+def test_align_writes_word_times_that_train_on_runs_of_words(run, example, capsys, tmp_path):
+    aligned = tmp_path / "aligned.jsonl"
+    capsys.readouterr()
+    assert main(["speech", "align", str(run), "--data", str(example / "tones" / "train.jsonl"), "--out", str(aligned), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["aligned"] == 48 and summary["left_out"] == 0 and summary["align_score_min"] <= summary["align_score_median"] <= 0
+    truth = [json.loads(line) for line in (example / "tones" / "train.jsonl").read_text().splitlines()]
+    entries = [json.loads(line) for line in aligned.read_text().splitlines()]
+    for entry, true in zip(entries, truth):
+        assert entry["text"] == true["text"] and [w["word"] for w in entry["words"]] == true["text"].split()
+        starts = [w["start"] for w in entry["words"]]
+        assert starts == sorted(starts) and all(0 <= w["start"] < w["end"] <= true["duration"] + 0.05 for w in entry["words"])
+    out = tmp_path / "cropped"
+    assert main(["speech", "train", "--train", str(aligned), "--val", str(example / "tones" / "val.jsonl"), "--hidden-size", "32",
+                 "--num-layers", "1", "--epochs", "1", "--batch-size", "8", "--no-progress", "--crop-words", "0.5", "--out", str(out)]) == 0
+    assert "48 of 48 training utterances can be cut between words" in capsys.readouterr().err
+    assert json.loads((out / "speech.json").read_text())["data"]["crop_words"] == 0.5
+
+
+def test_crop_words_without_word_times_and_a_text_out_are_clear_errors(run, example, capsys, tmp_path):
+    plain = tmp_path / "plain.jsonl"
+    lines = [json.loads(line) for line in (example / "tones" / "train.jsonl").read_text().splitlines()]
+    plain.write_text("".join(json.dumps({"audio_filepath": str(example / "tones" / e["audio_filepath"]), "text": e["text"]}) + "\n"
+                             for e in lines))
+    capsys.readouterr()
+    assert main(["speech", "train", "--train", str(plain), "--crop-words", "0.5", "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 1
+    assert "--crop-words needs word times" in capsys.readouterr().err
+    assert main(["speech", "align", str(run), "--data", str(plain), "--out", str(tmp_path / "a.txt")]) == 1
+    assert "name it .jsonl" in capsys.readouterr().err

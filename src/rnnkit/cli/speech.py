@@ -19,7 +19,7 @@ from rnnkit.cli.common import (
 from rnnkit.data.dtmf import SPLITS, write_dtmf_example
 from rnnkit.tasks import speech
 from rnnkit.tasks.speech import outputs
-from rnnkit.tasks.speech.recognize import stream_file, transcribe, utterances_of
+from rnnkit.tasks.speech.recognize import align_run, stream_file, transcribe, utterances_of
 
 MANIFESTS = "a JSONL manifest (audio_filepath, text), a CSV/TSV with audio and text columns, or a folder of audio files"
 
@@ -60,6 +60,9 @@ def add_parser(subparsers) -> None:
     train.add_argument("--lm-order", type=int, default=0, help="also estimate an n-gram model of the training transcripts")
     train.add_argument("--speed-perturb", type=float, nargs="+", metavar="FACTOR",
                        help="use every training utterance at these speeds, e.g. 0.9 1.0 1.1 (three copies)")
+    train.add_argument("--crop-words", type=float, default=0.0, metavar="P",
+                       help="with probability P per utterance and epoch, train on a random run of its whole words, cut at "
+                       "the pauses between them (needs word times in the manifest, as 'rnnkit speech align' writes)")
     _input_flags(train)
     add_training_flags(train)
     train.set_defaults(run=_train)
@@ -91,6 +94,18 @@ def add_parser(subparsers) -> None:
     stream.add_argument("--json", action="store_true", help="JSON lines of partial and final results on standard output")
     stream.add_argument("--device", default="auto")
     stream.set_defaults(run=_stream)
+
+    aligner = verbs.add_parser("align", help="word times of each transcript by forced alignment, as a manifest (JSON lines)",
+                               description="Align each utterance's transcript to its audio with a trained run (Viterbi "
+                               "over the CTC posteriors) and write a JSONL manifest with each word's start and end "
+                               "(seconds) and the path's mean log-probability per frame (align_score).")
+    aligner.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    aligner.add_argument("--data", required=True, help=MANIFESTS)
+    aligner.add_argument("--out", type=Path, required=True, metavar="ALIGNED.jsonl")
+    aligner.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    aligner.add_argument("--device", default="auto")
+    _input_flags(aligner)
+    aligner.set_defaults(run=_align)
 
     lm = verbs.add_parser("lm", help="estimate an n-gram model (for --beam with --lm-weight) from text or manifests")
     lm.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -135,7 +150,7 @@ def _train(args) -> int:
     data = {"units": args.units, "lowercase": not args.keep_case, "punctuation": args.keep_punctuation, "features": args.features,
             "n_mels": args.n_mels, "n_mfcc": args.n_mfcc, "hop_ms": args.hop_ms, "window_ms": args.window_ms,
             "sample_rate": args.sample_rate, "skip_bad": args.skip_bad, "pattern": args.pattern, "val_fraction": args.val_fraction,
-            "lm_order": args.lm_order, "speeds": tuple(args.speed_perturb or (1.0,))}
+            "lm_order": args.lm_order, "speeds": tuple(args.speed_perturb or (1.0,)), "crop_words": args.crop_words}
     preset = args.preset or "tiny"
     data["batch_size"] = args.batch_size or speech.preset_configs(preset).data["batch_size"]
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
@@ -216,6 +231,23 @@ def _stream(args) -> int:
             print(event.text)
     print(f"rnnkit: {event.seconds:.2f} s of audio in {args.chunk_ms:g} ms chunks, {event.compute_seconds:.3f} s of compute "
           f"(real-time factor {event.compute_seconds / max(event.seconds, 1e-9):.4f})", file=sys.stderr)
+    return 0
+
+
+def _align(args) -> int:
+    if args.out.suffix.lower() not in (".jsonl", ".json"):
+        raise ValueError(f"--out {args.out}: the aligned manifest is JSON lines; name it .jsonl")
+    utterances = utterances_of([args.data], args.pattern)
+    entries, summary = align_run(args.run_dir, utterances, args.data, args.device, args.skip_bad)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+    if args.json:
+        print(json.dumps({**summary, "out": str(args.out)}))
+        return 0
+    left = f"; {summary['left_out']} left out (--skip-bad)" if summary["left_out"] else ""
+    print(f"aligned {summary['aligned']} utterance(s){left}; align score (mean log-probability per frame) median "
+          f"{summary['align_score_median']:.3f}, lowest {summary['align_score_min']:.3f}; wrote {args.out}")
+    print(f"train on runs of words with: rnnkit speech train --train {args.out} --crop-words 0.5 ...")
     return 0
 
 

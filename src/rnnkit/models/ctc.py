@@ -129,13 +129,27 @@ def min_frames(tokens: Sequence[int]) -> int:
     return len(tokens) + sum(1 for a, b in zip(tokens, tokens[1:]) if a == b)
 
 
+@dataclass
+class Alignment:
+    """A forced alignment: each token's frames [start, end) and the log-probability of the path."""
+
+    spans: list[tuple[int, int]]
+    log_prob: float
+
+
 def align(log_probs: Tensor, tokens: Sequence[int]) -> list[tuple[int, int]]:
-    """Viterbi forced alignment: the most likely CTC path of (T, V) log-probabilities that yields
-    `tokens`, as each token's frames [start, end). Raises ValueError when T < min_frames(tokens)."""
+    """Viterbi forced alignment: each token's frames [start, end) on the most likely CTC path of
+    (T, V) log-probabilities that yields `tokens` (forced_align has the path's probability too)."""
+    return forced_align(log_probs, tokens).spans
+
+
+def forced_align(log_probs: Tensor, tokens: Sequence[int]) -> Alignment:
+    """The most likely CTC path of (T, V) log-probabilities that yields `tokens`: each token's frames
+    and the path's log-probability. Raises ValueError when T < min_frames(tokens)."""
     lp = log_probs.float().log_softmax(-1).cpu().numpy()
     steps, count = lp.shape[0], len(tokens)
     if count == 0:
-        return []
+        return Alignment([], float(lp[:, BLANK].sum()))
     if steps < min_frames(tokens):
         raise ValueError(f"{steps} frames cannot hold {count} tokens ({min_frames(tokens)} frames are needed)")
     states = np.full(2 * count + 1, BLANK)
@@ -151,6 +165,7 @@ def align(log_probs: Tensor, tokens: Sequence[int]) -> list[tuple[int, int]]:
         back[t] = choice
         score = np.choose(choice, [stay, one, two]) + lp[t, states]
     s = 2 * count if score[2 * count] >= score[2 * count - 1] else 2 * count - 1
+    best = float(score[s])
     path = np.empty(steps, dtype=np.int64)
     for t in range(steps - 1, -1, -1):
         path[t] = s
@@ -159,7 +174,7 @@ def align(log_probs: Tensor, tokens: Sequence[int]) -> list[tuple[int, int]]:
     for i in range(count):
         where = np.nonzero(path == 2 * i + 1)[0]
         spans.append((int(where[0]), int(where[-1]) + 1))
-    return spans
+    return Alignment(spans, best)
 
 
 def word_spans(tokens: Sequence[int], spans: Sequence[tuple[int, int]], separator: int | None) -> list[tuple[list[int], int, int]]:

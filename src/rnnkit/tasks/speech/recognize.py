@@ -17,7 +17,7 @@ from rnnkit.data.batches import pad_sequences
 from rnnkit.data.features import FeatureConfig, FeatureExtractor, StreamingFeatures
 from rnnkit.data.series import Standardizer
 from rnnkit.data.speech import AUDIO_SUFFIXES, SpeechSet, TextNormalizer, Units, Utterance, load_speech, read_manifest
-from rnnkit.models.ctc import align, beam_search, collapse, word_spans
+from rnnkit.models.ctc import align, beam_search, collapse, forced_align, min_frames, word_spans
 from rnnkit.models.ngram import NGramModel
 from rnnkit.models.recognizer import SpeechRecognizer, SpeechRecognizerConfig
 from rnnkit.training.checkpoint import read_json
@@ -107,10 +107,11 @@ class Recognizer:
             return collapse(log_probs.argmax(-1).tolist())
         return beam_search(log_probs, max(decoding.beam, 1), self.lm, decoding.lm_weight, decoding.bonus)[0].tokens
 
-    def words(self, log_probs: Tensor, tokens: list[int]) -> list[dict]:
+    def words(self, log_probs: Tensor, tokens: list[int], spans: list[tuple[int, int]] | None = None) -> list[dict]:
         """Word times of decoded `tokens`: each word from its first token's first frame to its last
-        token's last frame of the most likely path (forced alignment), in seconds."""
-        spans = align(log_probs, tokens)
+        token's last frame of the most likely path (forced alignment, unless `spans` are given), in
+        seconds from the start of the features."""
+        spans = align(log_probs, tokens) if spans is None else spans
         words = []
         for ids, start, end in word_spans(tokens, spans, self.units.separator):
             words.append({"word": self.units.decode(ids), "start": round(start * self.frame_seconds, 3),
@@ -147,6 +148,47 @@ def evaluate_run(run_dir: Path, utterances: list[Utterance], source: str, decodi
     records = [{"audio": t.audio, "reference": ref, "hypothesis": t.text, **({"words": t.words} if t.words else {})}
                for t, ref in zip(transcripts, data.texts)]
     return metrics, records
+
+
+def align_run(run_dir: Path, utterances: list[Utterance], source: str, device_name: str = "auto",
+              skip_bad: bool = False) -> tuple[list[dict], dict]:
+    """Forced alignment of each utterance's own transcript (not a decoded one): manifest entries
+    with the transcript's word times (seconds in the file, a segment's offset added) and the mean
+    per-frame log-probability of the aligned path (`align_score`: near 0 where the model agrees
+    with the transcript, very negative where audio and text disagree), and a summary.
+
+    Transcripts with units the run does not know, or too long for their audio under CTC, raise
+    ValueError, or with `skip_bad` are left out and counted."""
+    recognizer = Recognizer.load(run_dir, device_name)
+    data = recognizer.load_audio(utterances, source, skip_bad)
+    if any(text is None for text in data.texts):
+        raise ValueError(f"{source}: every utterance needs a transcript to be aligned")
+    log_probs = log_probs_of(recognizer.model, data.features, recognizer.device)
+    entries, problems, scores = [], [], []
+    for utt, text, lp in zip(data.utterances, data.texts, log_probs):
+        tokens, unknown = recognizer.units.encode(text)
+        if unknown or lp.shape[0] < min_frames(tokens):
+            problems.append(f"{utt.where}: " + (f"the units {sorted(set(unknown))[:5]} are not the run's" if unknown else
+                            f"{lp.shape[0]} output frames cannot hold {len(tokens)} units"))
+            continue
+        alignment = forced_align(lp, tokens)
+        words = recognizer.words(lp, tokens, alignment.spans)
+        for word in words:
+            word["start"], word["end"] = round(word["start"] + utt.offset, 3), round(word["end"] + utt.offset, 3)
+        entry = {"audio_filepath": str(utt.audio.resolve()), "text": utt.text}
+        if utt.offset or utt.duration is not None:
+            entry.update(offset=utt.offset, duration=utt.duration)
+        scores.append(alignment.log_prob / max(lp.shape[0], 1))
+        entries.append({**entry, "words": words, "align_score": round(scores[-1], 4)})
+    if problems and not skip_bad:
+        raise ValueError(f"{len(problems)} utterance(s) of {source} cannot be aligned, e.g. " + "; ".join(problems[:3])
+                         + " (--skip-bad leaves them out)")
+    if not entries:
+        raise ValueError(f"{source}: no utterance could be aligned")
+    ordered = sorted(scores)
+    summary = {"aligned": len(entries), "left_out": len(problems), "align_score_median": ordered[len(ordered) // 2],
+               "align_score_min": ordered[0]}
+    return entries, summary
 
 
 def timestamp_errors(data: SpeechSet, transcripts: list[Transcript], normalizer: TextNormalizer) -> dict:

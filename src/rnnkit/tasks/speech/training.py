@@ -19,7 +19,17 @@ from rnnkit.data.audio import read_audio
 from rnnkit.data.features import FeatureConfig, FeatureExtractor
 from rnnkit.data.parallel import PairBatches
 from rnnkit.data.series import Standardizer
-from rnnkit.data.speech import SpeechSet, TextNormalizer, Units, Utterance, load_speech, read_manifest
+from rnnkit.data.speech import (
+    SpeechSet,
+    TextNormalizer,
+    Units,
+    Utterance,
+    WordCropBatches,
+    frame_loudness,
+    load_speech,
+    read_manifest,
+    word_cuts,
+)
 from rnnkit.models.ctc import collapse, min_frames
 from rnnkit.models.ngram import NGramModel
 from rnnkit.models.recognizer import SpeechRecognizer, SpeechRecognizerConfig, stacked_lengths
@@ -41,7 +51,9 @@ class SpeechDataConfig:
     manifest, `val_fraction` of the training utterances validate (0: none, keep the last weights).
     `lm_order` > 0 estimates an n-gram model of that order from the training transcripts.
     `speeds` lists the speed factors each training utterance is used at (speed perturbation; the
-    validation data is used as recorded)."""
+    validation data is used as recorded). `crop_words` > 0 trains, with that probability per
+    utterance and epoch, on a random run of an utterance's whole words, cut at the pauses its
+    manifest's word times give (data.speech.WordCropBatches)."""
 
     units: str = "char"
     lowercase: bool = True
@@ -58,6 +70,7 @@ class SpeechDataConfig:
     val_fraction: float = 0.1
     lm_order: int = 0
     speeds: tuple[float, ...] = (1.0,)
+    crop_words: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "speeds", tuple(float(f) for f in self.speeds))  # a list when read back from JSON
@@ -65,6 +78,8 @@ class SpeechDataConfig:
             raise ValueError(f"speed factors must lie in [0.5, 2]; got {list(self.speeds)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1); got {self.val_fraction}")
+        if not 0.0 <= self.crop_words <= 1.0:
+            raise ValueError(f"crop_words is a probability in [0, 1]; got {self.crop_words}")
         if self.lm_order < 0:
             raise ValueError(f"lm_order must be >= 0 (0: no language model); got {self.lm_order}")
 
@@ -101,7 +116,7 @@ class Prepared:
     """Training batches and their transcripts, validation utterances (normalised features and
     transcripts), and what was fitted on the training data: units and feature statistics."""
 
-    train: PairBatches
+    train: PairBatches | WordCropBatches
     texts: list[str]
     val: SpeechSet | None
     units: Units
@@ -130,22 +145,41 @@ def prepare(train_path: str, val_path: str | None, config: SpeechDataConfig, sta
     train_set = load_speech(train_utts, extractor, normalizer, str(train_path), config.skip_bad, progress, config.speeds)
     units = units or Units.fit(train_set.texts, config.units)
     scaler = scaler or Standardizer.fit(train_set.features)
-    inputs, targets = encode_targets(train_set, units, stack, config.skip_bad)
+    kept, targets = encode_targets(train_set, units, stack, config.skip_bad)
+    inputs = [scaler(train_set.features[i]) for i in kept]
+    if config.crop_words:
+        cuts = [word_cuts(frame_loudness(train_set.features[i], features.kind), train_set.utterances[i], train_set.texts[i],
+                          units, normalizer, features.hop_ms / 1000, train_set.speeds[i]) for i in kept]
+        batches = WordCropBatches(inputs, targets, config.batch_size, _report_cuts(cuts, str(train_path)), config.crop_words,
+                                  lambda frames, ids: int(stacked_lengths(torch.tensor(frames), stack)) >= min_frames(ids),
+                                  units.separator)
+    else:
+        batches = PairBatches(inputs, targets, config.batch_size)
     val = None
     if val_utts:
         val = load_speech(val_utts, extractor, normalizer, f"{val_path or train_path} (validation)", config.skip_bad, progress)
         val.features = [scaler(f) for f in val.features]
-    batches = PairBatches([scaler(f) for f in inputs], targets, config.batch_size)
     return Prepared(batches, train_set.texts, val, units, scaler, features)
 
 
-def encode_targets(data: SpeechSet, units: Units, stack: int, skip_bad: bool) -> tuple[list, list]:
-    """(features, target ids) of the utterances CTC can align: each needs at least
+def _report_cuts(cuts: list, source: str) -> list:
+    usable = sum(c is not None for c in cuts)
+    if not usable:
+        raise ValueError(f"{source}: --crop-words needs word times that spell the transcripts (a manifest's \"words\", "
+                         "as 'rnnkit speech align' writes them); no training utterance has them")
+    print(f"rnnkit: {source}: {usable} of {len(cuts)} training utterances can be cut between words"
+          + (" (the others have no word times, or times whose words do not spell the transcript)" if usable < len(cuts) else ""),
+          file=sys.stderr)
+    return cuts
+
+
+def encode_targets(data: SpeechSet, units: Units, stack: int, skip_bad: bool) -> tuple[list[int], list]:
+    """(indices into `data`, target ids) of the utterances CTC can align: each needs at least
     min_frames(target) output frames. Others are refused, or left out with a count (sped-up copies
     always are: the recording itself fits)."""
-    inputs, targets, short, fast = [], [], [], 0
+    kept, targets, short, fast = [], [], [], 0
     speeds = data.speeds or [1.0] * len(data.features)
-    for feats, text, utt, speed in zip(data.features, data.texts, data.utterances, speeds):
+    for index, (feats, text, utt, speed) in enumerate(zip(data.features, data.texts, data.utterances, speeds)):
         ids, unknown = units.encode(text)
         if unknown:
             raise ValueError(f"{utt.where}: the units {sorted(set(unknown))[:5]} are not among the run's {units.kind} units")
@@ -156,7 +190,7 @@ def encode_targets(data: SpeechSet, units: Units, stack: int, skip_bad: bool) ->
             else:
                 fast += 1
             continue
-        inputs.append(feats)
+        kept.append(index)
         targets.append(torch.tensor(ids, dtype=torch.long))
     if short and not skip_bad:
         raise ValueError(f"{len(short)} utterance(s) of {data.source} are too short for their transcript under CTC, e.g. "
@@ -165,9 +199,9 @@ def encode_targets(data: SpeechSet, units: Units, stack: int, skip_bad: bool) ->
         print(f"rnnkit: {data.source}: left out {len(short)} utterance(s) too short for their transcript (--skip-bad)", file=sys.stderr)
     if fast:
         print(f"rnnkit: {data.source}: left out {fast} sped-up cop(ies) too short for their transcript", file=sys.stderr)
-    if not inputs:
+    if not kept:
         raise ValueError(f"{data.source}: no utterance is long enough for its transcript")
-    return inputs, targets
+    return kept, targets
 
 
 def fit_language_model(texts: list[str], units: Units, order: int) -> NGramModel:
