@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--cell", default="lstm", help="lstm, gru, lnlstm, lngru, rnn")
     parser.add_argument("--center", default="frame")
+    parser.add_argument("--distances", action="store_true", help="add the pairwise joint distances (whole-body RNN)")
     parser.add_argument("--tag", default="", help="names a variant in results.jsonl")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-msr"))
     args = parser.parse_args()
@@ -59,7 +60,7 @@ def main() -> None:
                                   classes=None if protocol == "all" else action_set(protocol),
                                   test_subjects=(2, 4, 6, 8, 10), center=args.center)
             model = {"architecture": args.architecture, "hidden_size": args.hidden_size, "rotate_degrees": args.rotate,
-                     "dropout": args.dropout, "cell": args.cell}
+                     "dropout": args.dropout, "cell": args.cell, "distances": args.distances}
             training = {"epochs": args.epochs, "seed": seed, "weight_decay": args.weight_decay,
                         "optimizer": "adamw" if args.weight_decay else "adam", "progress": False, "device": "cpu"}
             out = args.out / f"{protocol}-{args.architecture}{args.tag}-seed{seed}"
@@ -72,7 +73,7 @@ def main() -> None:
                    "test": summary["test"]["examples"], "train": summary["sequences"]["train"],
                    "seconds": round(time.time() - start, 1), "epochs": args.epochs, "hidden_size": args.hidden_size,
                    "weight_decay": args.weight_decay, "rotate": args.rotate, "center": args.center,
-                   "dropout": args.dropout, "cell": args.cell}
+                   "dropout": args.dropout, "cell": args.cell, "distances": args.distances}
             print(json.dumps(row), flush=True)
             with open(args.out / "results.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")

@@ -15,7 +15,7 @@ from rnnkit.cli import main
 from rnnkit.data.pose import MSR_BODY_PARTS, PoseNormalisation, parse_msr_name, read_msr_file, read_poses, resample
 from rnnkit.data.skeletons import ACTIONS, write_pose_example
 from rnnkit.layers.pose_augment import PoseAugment
-from rnnkit.models.pose import PoseModelConfig, build_pose_model
+from rnnkit.models.pose import PoseModelConfig, build_pose_model, joint_distances
 
 MSR = Path(__file__).resolve().parents[2] / "shared" / "data" / "msr_action3d"
 
@@ -156,7 +156,31 @@ def test_pose_models_ignore_padding_and_overfit_a_tiny_set(architecture):
     assert loss.item() < 0.05
 
 
+def test_joint_distances_are_every_pair_and_ignore_rotation_and_translation():
+    joints = torch.randn(2, 5, 4, 3, dtype=torch.float64)
+    distances = joint_distances(joints)
+    assert distances.shape == (2, 5, 6)
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    for k, (i, j) in enumerate(pairs):
+        torch.testing.assert_close(distances[..., k], (joints[:, :, i] - joints[:, :, j]).norm(dim=-1))
+    rotation, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))
+    torch.testing.assert_close(joint_distances(joints @ rotation.T + torch.randn(3, dtype=torch.float64)), distances)
+
+
+def test_the_distance_features_widen_the_rnn_input_and_keep_padding_invariance():
+    torch.manual_seed(0)
+    config = PoseModelConfig(num_classes=3, joints=20, hidden_size=16, dropout=0.0, distances=True)
+    assert config.input_size == 20 * 6 + 190 * 2
+    assert PoseModelConfig(num_classes=3, joints=20, distances=True, velocity=False).input_size == 60 + 190
+    model = build_pose_model(config).eval()
+    assert model.classifier.config.input_size == 500
+    x, lengths = torch.randn(2, 9, 60), torch.tensor([9, 4])
+    torch.testing.assert_close(model(x, lengths)[1], model(x[1:, :4])[0])
+
+
 def test_pose_config_errors():
+    with pytest.raises(ValueError, match="distances feed the whole-body RNN"):
+        PoseModelConfig(num_classes=2, joints=20, architecture="parts", parts=MSR_BODY_PARTS, distances=True)
     with pytest.raises(ValueError, match="needs parts: five joint lists"):
         PoseModelConfig(num_classes=2, joints=20, architecture="parts")
     with pytest.raises(ValueError, match=r"every part needs joints in 0..9"):

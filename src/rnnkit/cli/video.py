@@ -74,6 +74,8 @@ def add_parser(subparsers) -> None:
     train.add_argument("--pooling", choices=["mean", "max", "last", "attention"])
     train.add_argument("--velocity", action=argparse.BooleanOptionalAction, default=None,
                        help="add each joint's displacement since the previous frame (default on)")
+    train.add_argument("--distances", action=argparse.BooleanOptionalAction, default=None,
+                       help="add the distance between every pair of joints (and its change), whole-body RNN only")
     train.add_argument("--rotate", type=float, help="augment: random rotation about the vertical axis, up to this many degrees")
     train.add_argument("--scale-jitter", type=float, help="augment: random scale by up to this fraction")
     train.add_argument("--jitter", type=float, help="augment: Gaussian noise of this std on every coordinate")
@@ -182,7 +184,7 @@ def _train(args) -> int:
     if kind == "pose":
         data = _pose_data_config(args, split)
         model = model_overrides(args, {**common, "bidirectional": "bidirectional", "part_size": "part_size",
-                                       "velocity": "velocity", "rotate": "rotate_degrees", "scale_jitter": "scale",
+                                       "velocity": "velocity", "distances": "distances", "rotate": "rotate_degrees", "scale_jitter": "scale",
                                        "jitter": "jitter", "vertical_axis": "vertical_axis"})
         if args.parts is not None:
             model["parts"] = _read_parts(args.parts)

@@ -25,8 +25,10 @@ ARCHITECTURES = ("rnn", "parts")
 class PoseModelConfig:
     """`architecture` rnn (one RNN over all joints) | parts (Du et al.'s hierarchy over `parts`, five
     joint lists: arm, arm, trunk, leg, leg). `velocity` adds each joint's displacement since the
-    previous frame to its position. Augmentation while training (`layers.PoseAugment`):
-    `rotate_degrees` about `vertical_axis`, `scale`, `jitter`."""
+    previous frame to its position. `distances` (whole-body RNN only) adds the distance between every
+    pair of joints in each frame, J (J - 1) / 2 features that no rotation or translation of the body
+    changes (with `velocity`, their changes since the previous frame too). Augmentation while
+    training (`layers.PoseAugment`): `rotate_degrees` about `vertical_axis`, `scale`, `jitter`."""
 
     num_classes: int
     joints: int
@@ -41,6 +43,7 @@ class PoseModelConfig:
     parts: tuple[tuple[int, ...], ...] | None = None
     part_size: int = 32
     velocity: bool = True
+    distances: bool = False
     vertical_axis: int = 1
     rotate_degrees: float = 0.0
     scale: float = 0.0
@@ -69,6 +72,8 @@ class PoseModelConfig:
             bad = [j for part in self.parts for j in part if not 0 <= j < self.joints]
             if bad or any(not part for part in self.parts):
                 raise ValueError(f"every part needs joints in 0..{self.joints - 1}; got {self.parts}")
+            if self.distances:
+                raise ValueError("distances feed the whole-body RNN (architecture 'rnn'); the body-part RNN reads joints per part")
             if self.pooling not in ("mean", "max"):
                 raise ValueError(f"architecture 'parts' pools with mean or max; got pooling={self.pooling!r}")
 
@@ -77,14 +82,28 @@ class PoseModelConfig:
         """Features per joint after the velocity, if any, is added."""
         return self.dims * (2 if self.velocity else 1)
 
+    @property
+    def input_size(self) -> int:
+        """Features per frame: every joint's, then the pairwise distances (and their changes), if any."""
+        pairs = self.joints * (self.joints - 1) // 2 if self.distances else 0
+        return self.joints * self.frame_features + pairs * (2 if self.velocity else 1)
+
 
 def pose_features(config: PoseModelConfig, augment: PoseAugment, x: Tensor) -> Tensor:
     """(B, T, J*D) -> augmented (B, T, J, F), positions then velocities per joint."""
     x = augment(x).unflatten(2, (config.joints, config.dims))
-    if not config.velocity:
-        return x
-    velocity = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
-    return torch.cat([x, velocity], dim=3)
+    return torch.cat([x, _velocity(x)], dim=3) if config.velocity else x
+
+
+def _velocity(x: Tensor) -> Tensor:
+    """Change since the previous frame along dim 1 (zero at the first frame)."""
+    return torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+
+
+def joint_distances(joints: Tensor) -> Tensor:
+    """(B, T, J, D) positions -> (B, T, J (J - 1) / 2) distances between every pair of joints i < j."""
+    i, j = torch.triu_indices(joints.shape[2], joints.shape[2], offset=1, device=joints.device)
+    return (joints[:, :, i] - joints[:, :, j]).norm(dim=-1)
 
 
 def _augment(config: PoseModelConfig) -> PoseAugment:
@@ -106,7 +125,7 @@ class PoseRNN(nn.Module):
         self.config = config
         self.augment = _augment(config)
         self.classifier = SequenceClassifier(SequenceClassifierConfig(
-            num_classes=config.num_classes, input_size=config.joints * config.frame_features,
+            num_classes=config.num_classes, input_size=config.input_size,
             embedding_size=config.hidden_size, cell=config.cell, hidden_size=config.hidden_size,
             num_layers=config.num_layers, bidirectional=config.bidirectional, pooling=config.pooling,
             dropout=config.dropout, regularisers=config.regularisers))
@@ -116,7 +135,11 @@ class PoseRNN(nn.Module):
         return cls(config)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        features = pose_features(self.config, self.augment, x).flatten(2)
+        per_joint = pose_features(self.config, self.augment, x)
+        features = per_joint.flatten(2)
+        if self.config.distances:
+            distances = joint_distances(per_joint[..., : self.config.dims])
+            features = torch.cat([features, distances] + ([_velocity(distances)] if self.config.velocity else []), dim=2)
         return self.classifier(features, lengths)
 
 
