@@ -9,7 +9,7 @@ other model can be scored on exactly these stays. Prints AUROC, AUPRC, Brier and
 mean +- std over every fold in OUT/results.jsonl (one line per model and fold, appended by each
 invocation; the newest line of a model, representation, seed and fold counts). Asserts nothing.
 
-    python benchmarks/clinical_physionet.py [--models grud simple] [--seeds 0] [--folds 0 1 2 3 4] [--epochs 40]
+    python benchmarks/clinical_physionet.py [--models grud simple] [--seeds 0] [--folds 0 1 2 3 4] [--epochs 40] [--head-norm --tag +bn]
 
 Anchors (see the data README and the clinical notes): GRU-D paper 0.8424 +- 0.012 AUROC (set A,
 5-fold); a summary-feature logistic regression 0.838 +- 0.016 AUROC, 0.471 AUPRC; SAPS-I 0.650.
@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--representation", choices=["raw", "grid"], default="raw")
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    parser.add_argument("--head-norm", action="store_true", help="batch norm before the output layer (the paper's top layer)")
     parser.add_argument("--tag", default="", help="appended to the model's name in the results (a variant)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-physionet"))
     args = parser.parse_args()
@@ -89,7 +90,7 @@ def main() -> None:
                 out = args.out / args.representation / name / f"seed{seed}-fold{k}"
                 shutil.rmtree(out, ignore_errors=True)  # a rerun replaces the fold's earlier run
                 start = time.perf_counter()
-                train(records, outcomes, ClinicalDataConfig(**base, split=str(split)), {"backbone": model, "hidden_size": args.hidden_size},
+                train(records, outcomes, ClinicalDataConfig(**base, split=str(split)), {"backbone": model, "hidden_size": args.hidden_size, "head_norm": args.head_norm},
                       {"epochs": args.epochs, "seed": seed, "progress": False, "schedule": args.schedule}, out)
                 minutes = (time.perf_counter() - start) / 60
                 scored = evaluate_run(out, records, outcomes, split="test", cohort=cohort)

@@ -35,6 +35,28 @@ def test_the_last_risk_over_time_is_the_whole_stay_prediction(backbone, static):
     assert torch.allclose(model(padded, lengths), logits, atol=1e-6)
 
 
+def test_the_head_norm_uses_batch_statistics_while_training_and_running_ones_after():
+    torch.manual_seed(0)
+    model = ClinicalModel(ClinicalModelConfig(num_variables=3, num_static=2, hidden_size=8, head_norm=True))
+    inputs, lengths = torch.randn(6, 5, 11), torch.tensor([5, 4, 3, 5, 2, 1])
+    inputs[..., 3:6] = (inputs[..., 3:6] > 0).float()
+    inputs[..., 6:9] = inputs[..., 6:9].abs()
+    norm = model.head_norm
+    assert norm.num_features == 10  # the hidden state and the two descriptors beside it
+    model.train()
+    model(inputs, lengths).sum().backward()
+    assert int(norm.num_batches_tracked) == 1 and not torch.equal(norm.running_mean, torch.zeros(10))
+    assert norm.weight.grad is not None
+    running = norm.running_mean.clone()
+    model(inputs[:1], lengths[:1])  # one row has no batch statistics: the running ones are used, not updated
+    assert torch.equal(norm.running_mean, running) and int(norm.num_batches_tracked) == 1
+    model.eval()
+    logits, over_time = model(inputs, lengths), model.step_logits(inputs, lengths)
+    assert torch.allclose(logits, over_time[torch.arange(6), lengths - 1], atol=1e-6)
+    assert torch.allclose(model(inputs[2:3], lengths[2:3]), logits[2:3], atol=1e-6)  # rows independent in evaluation
+    assert torch.equal(norm.running_mean, running)
+
+
 def test_grud_learns_a_rule_carried_by_the_mask_and_the_time_since_observation():
     # label 1: variable 0 was observed within the last 2 hours of the stay; its values are noise
     torch.manual_seed(0)

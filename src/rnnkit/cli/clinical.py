@@ -60,6 +60,8 @@ def add_parser(subparsers) -> None:
     train.add_argument("--split", help='JSON {"train": [ids], "val": [ids], "test": [ids]} instead of fractions')
     train.add_argument("--pos-weight", default="none", help="none, balanced (negatives / positives) or a number")
     train.add_argument("--head-dropout", type=float)
+    train.add_argument("--head-norm", action=argparse.BooleanOptionalAction, default=None,
+                       help="batch norm before the output layer (the GRU-D paper's top layer: batch norm plus dropout)")
     add_training_flags(train)
     train.set_defaults(run=_train)
 
@@ -115,7 +117,8 @@ def _train(args) -> int:
     if args.batch_size:
         data["batch_size"] = args.batch_size
     model = model_overrides(args, {"backbone": "backbone", "cell": "cell", "hidden_size": "hidden_size", "dropout": "dropout",
-                                   "head_dropout": "head_dropout", "static_mode": "static"})
+                                   "head_dropout": "head_dropout", "head_norm": "head_norm",
+                                   "static_mode": "static"})
     regularise = regulariser_overrides(args)
     if model.get("backbone", "grud") == "grud":  # GRU-D has the paper's own recurrent dropout and nothing else
         extra = sorted(set(regularise.get("regularisers", {})) - {"recurrent_dropout"})

@@ -27,7 +27,8 @@ class ClinicalModelConfig:
     """`backbone` grud | simple (with `cell` gru | lstm | rnn; its inputs are the forward-filled
     values, the mask and log(1 + delta)); `dropout` on the inputs and `recurrent_dropout` on the
     state, each with one mask per sequence as in the paper (simple: input dropout only);
-    `head_dropout` before the output layer; `static` descriptors go beside the head
+    `head_dropout` before the output layer, and with `head_norm` batch normalisation before that
+    (the paper's top layer: batch norm plus dropout); `static` descriptors go beside the head
     ("head"), into the initial state through a tanh layer ("init"), or nowhere ("none")."""
 
     num_variables: int
@@ -38,6 +39,7 @@ class ClinicalModelConfig:
     dropout: float = 0.3
     recurrent_dropout: float = 0.3
     head_dropout: float = 0.5
+    head_norm: bool = False
     static: str = "head"
 
     regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
@@ -80,6 +82,7 @@ class ClinicalModel(nn.Module):
         self.init = nn.Linear(config.num_static, h) if uses_static and config.static == "init" else None
         self.head_dropout = nn.Dropout(config.head_dropout)
         head_inputs = h + (config.num_static if uses_static and config.static == "head" else 0)
+        self.head_norm = nn.BatchNorm1d(head_inputs) if config.head_norm else None
         self.head = nn.Linear(head_inputs, 1)
 
     @classmethod
@@ -127,4 +130,17 @@ class ClinicalModel(nn.Module):
         """Logits (B, T) from hidden states (B, T, H) and the static columns (B, S)."""
         if self.head.in_features > self.config.hidden_size:
             hidden = torch.cat([hidden, static.unsqueeze(1).expand(-1, hidden.shape[1], -1)], dim=2)
+        if self.head_norm is not None:
+            hidden = self._normalise(hidden)
         return self.head(self.head_dropout(hidden)).squeeze(-1)
+
+    def _normalise(self, hidden: Tensor) -> Tensor:
+        """Batch norm over the rows (training: the batch's statistics, updating the running ones;
+        evaluation, or a batch of one row: the running statistics)."""
+        norm, flat = self.head_norm, hidden.flatten(0, 1)
+        batch_stats = self.training and flat.shape[0] > 1
+        out = nn.functional.batch_norm(flat, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                                       training=batch_stats, momentum=norm.momentum, eps=norm.eps)
+        if batch_stats:
+            norm.num_batches_tracked += 1
+        return out.view_as(hidden)
