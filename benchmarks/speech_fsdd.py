@@ -108,7 +108,7 @@ def experiment(name: str, train: Path, val: Path, tests: dict, out: Path, args, 
     model = {"bidirectional": args.bidirectional}
     training = {"epochs": args.epochs, "seed": args.seed}
     decodings = {"greedy": Decoding(), "beam 8": Decoding(beam=8)}
-    data = dict(units="word", batch_size=batch_size, speeds=tuple(args.speed_perturb))
+    data = dict(units="word", batch_size=batch_size, speeds=tuple(args.speed_perturb), utterance_norm=args.utterance_norm)
     result = train_and_score(train, val, tests, out, data, model, training, decodings)
     print(f"{name}: {result['steps']} steps in {result['train_seconds'] / 60:.1f} min", flush=True)
     for test in tests:
@@ -126,10 +126,11 @@ def main() -> None:
     parser.add_argument("--folds", nargs="*", default=list(SPEAKERS), help="speakers to hold out (speakers protocol)")
     parser.add_argument("--speed-perturb", type=float, nargs="+", default=[1.0], metavar="FACTOR",
                         help="speed factors for the training strings, e.g. 0.9 1.0 1.1")
+    parser.add_argument("--utterance-norm", action="store_true", help="per-utterance mean normalisation of the features")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-fsdd"))
     args = parser.parse_args()
-    tag = ("bi" if args.bidirectional else "uni") + ("" if args.speed_perturb == [1.0] else "-sp")
+    tag = ("bi" if args.bidirectional else "uni") + ("" if args.speed_perturb == [1.0] else "-sp") + ("-cmn" if args.utterance_norm else "")
     out = args.out / f"{args.protocol}-{tag}"
     results = {}
     if args.protocol == "isolated":

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from rnnkit.cli import main
 from rnnkit.data.dtmf import dtmf_utterance
-from rnnkit.data.features import FeatureConfig, FeatureExtractor
+from rnnkit.data.features import FeatureConfig, FeatureExtractor, subtract_mean
 from rnnkit.data.series import Standardizer
 from rnnkit.data.speech import TextNormalizer, Units
 from rnnkit.models.ctc import collapse
@@ -179,3 +179,22 @@ def test_crop_words_without_word_times_and_a_text_out_are_clear_errors(run, exam
     assert "--crop-words needs word times" in capsys.readouterr().err
     assert main(["speech", "align", str(run), "--data", str(plain), "--out", str(tmp_path / "a.txt")]) == 1
     assert "name it .jsonl" in capsys.readouterr().err
+
+
+def test_utterance_norm_removes_a_gain_and_refuses_to_stream(example, capsys, tmp_path):
+    features = FeatureExtractor(FeatureConfig(sample_rate=8000))
+    clip = torch.from_numpy(dtmf_utterance(np.random.default_rng(0), 8000)[0]).float()
+    clip = 0.9 * clip / clip.abs().max()
+    loud, quiet = subtract_mean(features(clip)), subtract_mean(features(0.25 * clip))
+    torch.testing.assert_close(loud, quiet, atol=0.02, rtol=0)  # a gain shifts every log energy (up to the log floor)
+    assert (features(clip) - features(0.25 * clip)).abs().min() > 2.0
+    out = tmp_path / "cmn"
+    assert main(train_args(example, out, "--epochs", "1", "--no-bidirectional", "--utterance-norm")) == 0
+    assert json.loads((out / "speech.json").read_text())["data"]["utterance_norm"] is True
+    recognizer = Recognizer.load(out, "cpu")
+    assert recognizer.utterance_norm
+    capsys.readouterr()
+    assert main(["speech", "evaluate", str(out), "--data", str(example / "tones" / "test.jsonl"), "--json"]) == 0
+    assert "wer" in json.loads(capsys.readouterr().out)
+    assert main(["speech", "stream", str(out), str(example / "tones" / "wav" / "test-0000.wav")]) == 1
+    assert "cannot use a run trained with --utterance-norm" in capsys.readouterr().err

@@ -60,6 +60,9 @@ def add_parser(subparsers) -> None:
     train.add_argument("--lm-order", type=int, default=0, help="also estimate an n-gram model of the training transcripts")
     train.add_argument("--speed-perturb", type=float, nargs="+", metavar="FACTOR",
                        help="use every training utterance at these speeds, e.g. 0.9 1.0 1.1 (three copies)")
+    train.add_argument("--utterance-norm", action="store_true",
+                       help="subtract each utterance's mean of every feature (cepstral mean normalisation: evens out "
+                       "gains and microphones; such a run cannot stream)")
     train.add_argument("--crop-words", type=float, default=0.0, metavar="P",
                        help="with probability P per utterance and epoch, train on a random run of its whole words, cut at "
                        "the pauses between them (needs word times in the manifest, as 'rnnkit speech align' writes)")
@@ -150,7 +153,8 @@ def _train(args) -> int:
     data = {"units": args.units, "lowercase": not args.keep_case, "punctuation": args.keep_punctuation, "features": args.features,
             "n_mels": args.n_mels, "n_mfcc": args.n_mfcc, "hop_ms": args.hop_ms, "window_ms": args.window_ms,
             "sample_rate": args.sample_rate, "skip_bad": args.skip_bad, "pattern": args.pattern, "val_fraction": args.val_fraction,
-            "lm_order": args.lm_order, "speeds": tuple(args.speed_perturb or (1.0,)), "crop_words": args.crop_words}
+            "lm_order": args.lm_order, "speeds": tuple(args.speed_perturb or (1.0,)), "crop_words": args.crop_words,
+            "utterance_norm": args.utterance_norm}
     preset = args.preset or "tiny"
     data["batch_size"] = args.batch_size or speech.preset_configs(preset).data["batch_size"]
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",

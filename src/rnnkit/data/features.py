@@ -145,6 +145,11 @@ class FeatureExtractor:
         return logmel if self.dct is None else logmel @ self.dct
 
 
+def subtract_mean(features: Tensor) -> Tensor:
+    """(T, F) features less their mean over the frames (cepstral mean normalisation, per utterance)."""
+    return features - features.mean(0, keepdim=True)
+
+
 class StreamingFeatures:
     """The offline features of a clip, from its samples pushed in chunks: `push(chunk)` returns the
     frames that chunk completes, `finish()` the rest (those that reach into the end padding).

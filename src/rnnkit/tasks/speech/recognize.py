@@ -14,7 +14,7 @@ from torch import Tensor
 
 from rnnkit.data.audio import ConversionLog, load_mono
 from rnnkit.data.batches import pad_sequences
-from rnnkit.data.features import FeatureConfig, FeatureExtractor, StreamingFeatures
+from rnnkit.data.features import FeatureConfig, FeatureExtractor, StreamingFeatures, subtract_mean
 from rnnkit.data.series import Standardizer
 from rnnkit.data.speech import AUDIO_SUFFIXES, SpeechSet, TextNormalizer, Units, Utterance, load_speech, read_manifest
 from rnnkit.models.ctc import align, beam_search, collapse, forced_align, min_frames, word_spans
@@ -73,8 +73,9 @@ class Recognizer:
     """A trained run, ready to transcribe: model, units, feature extractor, normaliser, statistics."""
 
     def __init__(self, model: SpeechRecognizer, units: Units, features: FeatureConfig, scaler: Standardizer,
-                 normalizer: TextNormalizer, lm: NGramModel | None, device) -> None:
+                 normalizer: TextNormalizer, lm: NGramModel | None, device, utterance_norm: bool = False) -> None:
         self.model, self.units, self.features, self.scaler = model, units, features, scaler
+        self.utterance_norm = utterance_norm
         self.normalizer, self.lm, self.device = normalizer, lm, device
         self.extractor = FeatureExtractor(features)
         self.frame_seconds = features.hop_ms / 1000 * model.config.stack
@@ -93,11 +94,12 @@ class Recognizer:
         lm = NGramModel.from_dict(read_json(run_dir / "lm.json")) if (run_dir / "lm.json").is_file() else None
         normalizer = TextNormalizer(saved["data"]["lowercase"], saved["data"]["punctuation"])
         return cls(model.to(device).eval(), Units.from_dict(read_json(run_dir / "units.json")), features,
-                   Standardizer(**read_json(run_dir / "scaler.json")), normalizer, lm, device)
+                   Standardizer(**read_json(run_dir / "scaler.json")), normalizer, lm, device,
+                   bool(saved["data"].get("utterance_norm", False)))
 
     def load_audio(self, utterances: list[Utterance], source: str, skip_bad: bool = False) -> SpeechSet:
         data = load_speech(utterances, self.extractor, self.normalizer, source, skip_bad)
-        data.features = [self.scaler(f) for f in data.features]
+        data.features = [self.scaler(subtract_mean(f) if self.utterance_norm else f) for f in data.features]
         return data
 
     def decode(self, log_probs: Tensor, decoding: Decoding) -> list[int]:
@@ -218,6 +220,9 @@ class StreamingRecognizer:
         if not recognizer.model.config.streamable:
             raise ValueError("streaming needs a unidirectional model without convolution blocks "
                              "(train with --no-bidirectional and --conv-layers 0)")
+        if recognizer.utterance_norm:
+            raise ValueError("streaming cannot use a run trained with --utterance-norm: each utterance's mean is "
+                             "known only once it has ended (train without it to stream)")
         self.recognizer = recognizer
         self.features = StreamingFeatures(recognizer.features)
         self.pending = torch.zeros(0, recognizer.features.size)

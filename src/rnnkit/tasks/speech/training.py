@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.data.audio import read_audio
-from rnnkit.data.features import FeatureConfig, FeatureExtractor
+from rnnkit.data.features import FeatureConfig, FeatureExtractor, subtract_mean
 from rnnkit.data.parallel import PairBatches
 from rnnkit.data.series import Standardizer
 from rnnkit.data.speech import (
@@ -53,7 +53,10 @@ class SpeechDataConfig:
     `speeds` lists the speed factors each training utterance is used at (speed perturbation; the
     validation data is used as recorded). `crop_words` > 0 trains, with that probability per
     utterance and epoch, on a random run of an utterance's whole words, cut at the pauses its
-    manifest's word times give (data.speech.WordCropBatches)."""
+    manifest's word times give (data.speech.WordCropBatches). `utterance_norm` subtracts each
+    utterance's own mean of every feature before the training statistics apply (cepstral mean
+    normalisation: it removes a fixed gain and a microphone's colouring; offline only, since a
+    stream's mean is not known until it ends)."""
 
     units: str = "char"
     lowercase: bool = True
@@ -71,6 +74,7 @@ class SpeechDataConfig:
     lm_order: int = 0
     speeds: tuple[float, ...] = (1.0,)
     crop_words: float = 0.0
+    utterance_norm: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "speeds", tuple(float(f) for f in self.speeds))  # a list when read back from JSON
@@ -143,6 +147,8 @@ def prepare(train_path: str, val_path: str | None, config: SpeechDataConfig, sta
     features = config.feature_config(rate)
     extractor, normalizer = FeatureExtractor(features), TextNormalizer(config.lowercase, config.punctuation)
     train_set = load_speech(train_utts, extractor, normalizer, str(train_path), config.skip_bad, progress, config.speeds)
+    if config.utterance_norm:
+        train_set.features = [subtract_mean(f) for f in train_set.features]
     units = units or Units.fit(train_set.texts, config.units)
     scaler = scaler or Standardizer.fit(train_set.features)
     kept, targets = encode_targets(train_set, units, stack, config.skip_bad)
@@ -158,7 +164,7 @@ def prepare(train_path: str, val_path: str | None, config: SpeechDataConfig, sta
     val = None
     if val_utts:
         val = load_speech(val_utts, extractor, normalizer, f"{val_path or train_path} (validation)", config.skip_bad, progress)
-        val.features = [scaler(f) for f in val.features]
+        val.features = [scaler(subtract_mean(f) if config.utterance_norm else f) for f in val.features]
     return Prepared(batches, train_set.texts, val, units, scaler, features)
 
 
