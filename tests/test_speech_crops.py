@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rnnkit.data.parallel import PairBatches
-from rnnkit.data.speech import TextNormalizer, Units, Utterance, Word, WordCropBatches, WordCuts, frame_loudness, word_cuts
+from rnnkit.data.speech import TextNormalizer, Units, Utterance, Word
+from rnnkit.data.word_crops import WordCropBatches, WordCuts, frame_loudness, word_cuts
 from rnnkit.models.ctc import min_frames
 
 HOP = 0.01  # seconds per feature frame
@@ -104,7 +105,7 @@ def test_probability_zero_is_plain_pair_batches_and_uncut_rows_stay_whole():
         assert torch.equal(x.inputs, y.inputs) and torch.equal(x.targets, y.targets)
     always = crop_batches(1.0)
     for epoch in range(4):  # row 5 has no cuts
-        frames, target = always.crop(5, epoch, 0)
+        frames, target = always.pair(5, epoch, 0)
         assert torch.equal(frames, always.sources[5]) and torch.equal(target, always.targets[5])
 
 
@@ -113,7 +114,7 @@ def test_a_crop_ctc_cannot_align_is_used_whole():
     data.fits = lambda frames, ids: frames >= 40  # only the whole utterance fits
     for row in range(5):
         for epoch in range(4):
-            frames, target = data.crop(row, epoch, 0)
+            frames, target = data.pair(row, epoch, 0)
             assert frames.shape[0] == 40 and len(target) == 7
 
 

@@ -93,11 +93,16 @@ class PairBatches:
 
     def batches(self, epoch: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
         for rows in self.order(epoch, seed)[start:]:
-            yield self.collate(rows[rank::world_size])
+            yield self.collate(rows[rank::world_size], epoch, seed)
 
-    def collate(self, rows: list[int]) -> Batch:
-        src, lengths = pad_sequences([self.sources[i] for i in rows])
-        tgt, _ = pad_sequences([self.targets[i] for i in rows])
+    def pair(self, row: int, epoch: int, seed: int) -> tuple[Tensor, Tensor]:
+        """(source, target) of `row` in `epoch`: as stored (subclasses may vary it by epoch)."""
+        return self.sources[row], self.targets[row]
+
+    def collate(self, rows: list[int], epoch: int = 0, seed: int = 0) -> Batch:
+        pairs = [self.pair(i, epoch, seed) for i in rows]
+        src, lengths = pad_sequences([source for source, _ in pairs])
+        tgt, _ = pad_sequences([target for _, target in pairs])
         return Batch(src, tgt, lengths)
 
 

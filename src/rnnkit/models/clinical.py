@@ -136,11 +136,10 @@ class ClinicalModel(nn.Module):
 
     def _normalise(self, hidden: Tensor) -> Tensor:
         """Batch norm over the rows (training: the batch's statistics, updating the running ones;
-        evaluation, or a batch of one row: the running statistics)."""
+        evaluation, or a batch of one row, which has no statistics: the running ones)."""
         norm, flat = self.head_norm, hidden.flatten(0, 1)
-        batch_stats = self.training and flat.shape[0] > 1
-        out = nn.functional.batch_norm(flat, norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                                       training=batch_stats, momentum=norm.momentum, eps=norm.eps)
-        if batch_stats:
-            norm.num_batches_tracked += 1
+        if self.training and flat.shape[0] == 1:
+            out = nn.functional.batch_norm(flat, norm.running_mean, norm.running_var, norm.weight, norm.bias, eps=norm.eps)
+        else:
+            out = norm(flat)
         return out.view_as(hidden)

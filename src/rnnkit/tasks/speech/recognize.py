@@ -161,10 +161,10 @@ def align_run(run_dir: Path, utterances: list[Utterance], source: str, device_na
 
     Transcripts with units the run does not know, or too long for their audio under CTC, raise
     ValueError, or with `skip_bad` are left out and counted."""
+    if any(u.text is None for u in utterances):
+        raise ValueError(f"{source}: every utterance needs a transcript to be aligned")
     recognizer = Recognizer.load(run_dir, device_name)
     data = recognizer.load_audio(utterances, source, skip_bad)
-    if any(text is None for text in data.texts):
-        raise ValueError(f"{source}: every utterance needs a transcript to be aligned")
     log_probs = log_probs_of(recognizer.model, data.features, recognizer.device)
     entries, problems, scores = [], [], []
     for utt, text, lp in zip(data.utterances, data.texts, log_probs):
@@ -180,7 +180,7 @@ def align_run(run_dir: Path, utterances: list[Utterance], source: str, device_na
         entry = {"audio_filepath": str(utt.audio.resolve()), "text": utt.text}
         if utt.offset or utt.duration is not None:
             entry.update(offset=utt.offset, duration=utt.duration)
-        scores.append(alignment.log_prob / max(lp.shape[0], 1))
+        scores.append(alignment.log_prob / lp.shape[0])  # lp holds at least min_frames(tokens) >= 1 frames
         entries.append({**entry, "words": words, "align_score": round(scores[-1], 4)})
     if problems and not skip_bad:
         raise ValueError(f"{len(problems)} utterance(s) of {source} cannot be aligned, e.g. " + "; ".join(problems[:3])

@@ -19,17 +19,8 @@ from rnnkit.data.audio import read_audio
 from rnnkit.data.features import FeatureConfig, FeatureExtractor, subtract_mean
 from rnnkit.data.parallel import PairBatches
 from rnnkit.data.series import Standardizer
-from rnnkit.data.speech import (
-    SpeechSet,
-    TextNormalizer,
-    Units,
-    Utterance,
-    WordCropBatches,
-    frame_loudness,
-    load_speech,
-    read_manifest,
-    word_cuts,
-)
+from rnnkit.data.speech import SpeechSet, TextNormalizer, Units, Utterance, load_speech, read_manifest
+from rnnkit.data.word_crops import WordCropBatches, frame_loudness, word_cuts
 from rnnkit.models.ctc import collapse, min_frames
 from rnnkit.models.ngram import NGramModel
 from rnnkit.models.recognizer import SpeechRecognizer, SpeechRecognizerConfig, stacked_lengths
@@ -157,8 +148,7 @@ def prepare(train_path: str, val_path: str | None, config: SpeechDataConfig, sta
         cuts = [word_cuts(frame_loudness(train_set.features[i], features.kind), train_set.utterances[i], train_set.texts[i],
                           units, normalizer, features.hop_ms / 1000, train_set.speeds[i]) for i in kept]
         batches = WordCropBatches(inputs, targets, config.batch_size, _report_cuts(cuts, str(train_path)), config.crop_words,
-                                  lambda frames, ids: int(stacked_lengths(torch.tensor(frames), stack)) >= min_frames(ids),
-                                  units.separator)
+                                  lambda frames, ids: output_frames(frames, stack) >= min_frames(ids), units.separator)
     else:
         batches = PairBatches(inputs, targets, config.batch_size)
     val = None
@@ -166,6 +156,11 @@ def prepare(train_path: str, val_path: str | None, config: SpeechDataConfig, sta
         val = load_speech(val_utts, extractor, normalizer, f"{val_path or train_path} (validation)", config.skip_bad, progress)
         val.features = [scaler(subtract_mean(f) if config.utterance_norm else f) for f in val.features]
     return Prepared(batches, train_set.texts, val, units, scaler, features)
+
+
+def output_frames(frames: int, stack: int) -> int:
+    """The model's output frames for `frames` input frames (what CTC aligns)."""
+    return int(stacked_lengths(torch.tensor(frames), stack))
 
 
 def _report_cuts(cuts: list, source: str) -> list:
@@ -189,7 +184,7 @@ def encode_targets(data: SpeechSet, units: Units, stack: int, skip_bad: bool) ->
         ids, unknown = units.encode(text)
         if unknown:
             raise ValueError(f"{utt.where}: the units {sorted(set(unknown))[:5]} are not among the run's {units.kind} units")
-        frames = int(stacked_lengths(torch.tensor(feats.shape[0]), stack))
+        frames = output_frames(feats.shape[0], stack)
         if frames < min_frames(ids):
             if speed == 1.0:
                 short.append(f"{utt.where} ({frames} output frames, {min_frames(ids)} needed)")
