@@ -3,6 +3,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from rnnkit.cli import main
@@ -79,6 +80,34 @@ def test_quantile_loss_and_numeric_time(tmp_path, capsys):
     assert rows[0] == "time,y,y_lower,y_upper" and rows[1].startswith("400,")
     lower, upper = (float(v) for v in rows[1].split(",")[2:])
     assert lower <= upper
+
+
+def test_monthly_series_with_spreadsheet_dates_and_a_time_format(tmp_path, capsys):
+    months = [np.datetime64("1990-01") + i for i in range(240)]
+    values = [10 + 3 * np.sin(2 * np.pi * i / 12) + 0.01 * i for i in range(240)]
+    path = tmp_path / "monthly.csv"
+    path.write_text("month,sales\n" + "".join(f"{m.astype(object):%b %Y},{v:.3f}\n" for m, v in zip(months, values)))
+    run = tmp_path / "run"
+    assert main(["forecast", "train", "--data", str(path), "--time-column", "month", "--target", "sales", "--calendar",
+                 "--out", str(run), *FAST]) == 0
+    assert "season 12" in capsys.readouterr().out
+    assert main(["forecast", "predict", str(run), "--data", str(path)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[1].startswith("2010-01-01 00:00:00,") and rows[12].startswith("2010-12-01 00:00:00,")
+    dotted = tmp_path / "dotted.csv"
+    dotted.write_text("day,y\n" + "".join(f"{(np.datetime64('2020-01-01') + i).astype(object):%d.%m.%Y},{i % 7}\n" for i in range(120)))
+    assert main(["forecast", "train", "--data", str(dotted), "--time-column", "day", "--target", "y", "--time-format", "%d.%m.%Y",
+                 "--out", str(tmp_path / "daily"), *FAST]) == 0
+    capsys.readouterr()
+    firsts = tmp_path / "firsts.csv"  # the 1st of every month: no day above 12 settles the order
+    firsts.write_text("day,y\n" + "".join(f"{m.astype(object):01.%m.%Y},{v:.3f}\n" for m, v in zip(months, values)))
+    assert main(["forecast", "train", "--data", str(firsts), "--time-column", "day", "--target", "y",
+                 "--out", str(tmp_path / "ambiguous"), *FAST]) == 1
+    assert "pass --dayfirst or --monthfirst" in capsys.readouterr().err
+    assert main(["forecast", "train", "--data", str(firsts), "--time-column", "day", "--target", "y", "--dayfirst",
+                 "--out", str(tmp_path / "dayfirst"), *FAST]) == 0
+    assert "season 12" in capsys.readouterr().out
+    assert json.loads((tmp_path / "dayfirst" / "forecast.json").read_text())["data"]["dayfirst"] is True
 
 
 def write(tmp_path, text):

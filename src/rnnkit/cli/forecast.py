@@ -17,7 +17,7 @@ from rnnkit.cli.common import (
     report_stop,
     training_overrides,
 )
-from rnnkit.data.timeseries import write_example
+from rnnkit.data.timeseries import write_example, write_panel_example
 from rnnkit.tasks import forecast
 from rnnkit.training.plots import plot_anomalies
 
@@ -37,8 +37,18 @@ def add_parser(subparsers) -> None:
                              "  rnnkit forecast train --data ETTh1.csv --time-column date --target OT --split-rows 8640,2880,2880 "
                              "--lookback 336 --horizon 96")
     train.add_argument("--data", help="the table (required unless --resume)")
-    train.add_argument("--time-column", help="column of timestamps (ISO 8601) or step numbers")
+    train.add_argument("--time-column", help="column of timestamps (ISO 8601, 2010/01/31 13:00, 31/01/2010, Jan 31 2010, ...) "
+                       "or step numbers")
+    train.add_argument("--time-format", help="strptime format of the time column when it is not detected, e.g. '%%d.%%m.%%Y %%H:%%M'")
+    order = train.add_mutually_exclusive_group()
+    order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True,
+                       help="numeric dates are day/month/year (needed when no date in the column settles the order)")
+    order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False, help="numeric dates are month/day/year")
+    train.add_argument("--time-unit", choices=["s", "ms"], help="the time column holds Unix times in seconds or milliseconds")
     train.add_argument("--target", nargs="+", help="column(s) to forecast")
+    train.add_argument("--id-column", help="a long table of many series: the column naming each row's series (one global model "
+                       "over all of them; each split and scaled on its own)")
+    train.add_argument("--id-features", action="store_true", help="with --id-column: give the model each series' identity (one-hot)")
     train.add_argument("--covariates", nargs="+", default=[], help="past-only covariate columns (seen in the lookback)")
     train.add_argument("--known", nargs="+", default=[], help="known-future covariate columns (also seen over the horizon)")
     train.add_argument("--calendar", action="store_true", help="add hour/weekday/yearday features from the timestamps")
@@ -47,7 +57,7 @@ def add_parser(subparsers) -> None:
     train.add_argument("--stride", type=int, default=1, help="steps between training windows")
     train.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test fractions in time order (default 0.7,0.1,0.2)")
     train.add_argument("--split-rows", help="train,val,test row counts instead of fractions (e.g. 8640,2880,2880)")
-    train.add_argument("--val-start", help="first timestamp of validation (with --test-start) instead of fractions")
+    train.add_argument("--val-start", help="first timestamp of validation (with --test-start) instead of fractions; ISO 8601 or the time column's layout")
     train.add_argument("--test-start", help="first timestamp of the test part")
     train.add_argument("--fill", choices=["ffill", "interpolate"], help="fill NaNs and missing time steps (else they are errors)")
     train.add_argument("--season", type=int, help="season length for the seasonal-naive baseline (default: inferred)")
@@ -73,7 +83,8 @@ def add_parser(subparsers) -> None:
     predict = verbs.add_parser("predict", help="forecast past the end of the data (CSV on stdout)")
     predict.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     predict.add_argument("--data", required=True, help="table whose last rows are the history (known covariates: trailing rows with empty targets)")
-    predict.add_argument("--plot", type=Path, help="save history, forecast and interval as this PNG")
+    predict.add_argument("--plot", type=Path, help="save history, forecast and interval as this PNG (a panel: its first series)")
+    predict.add_argument("--ids", nargs="+", help="panel runs: forecast only these series (default: every series the run knows)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(run=_predict)
 
@@ -98,6 +109,8 @@ def add_parser(subparsers) -> None:
     example.add_argument("--days", type=int, default=280)
     example.add_argument("--seed", type=int, default=0)
     example.add_argument("--anomalies", type=int, default=0, help="plant this many anomalous events and add an 'anomaly' column")
+    example.add_argument("--series", type=int, help="write a panel of this many series (an id column; each its own level, "
+                         "start and length) for --id-column id")
     example.set_defaults(run=_example)
 
 
@@ -120,7 +133,8 @@ def _train(args) -> int:
     if args.data is None or not args.target:
         raise ValueError("--data FILE and --target COLUMN are required (or --resume RUN_DIR)")
     data = forecast.ForecastDataConfig(
-        targets=tuple(args.target), time_column=args.time_column, covariates=tuple(args.covariates), known=tuple(args.known),
+        targets=tuple(args.target), time_column=args.time_column, id_column=args.id_column, id_features=args.id_features, time_format=args.time_format, dayfirst=args.dayfirst,
+        time_unit=args.time_unit, covariates=tuple(args.covariates), known=tuple(args.known),
         calendar=args.calendar, lookback=args.lookback, horizon=args.horizon, stride=args.stride,
         split=_numbers(args.split, float, "--split", 3), split_rows=_numbers(args.split_rows, int, "--split-rows", 3),
         val_start=args.val_start, test_start=args.test_start, fill=args.fill, season=args.season, level=args.level,
@@ -165,10 +179,23 @@ def print_table(metrics: dict) -> None:
         smape = "-" if row["smape"] is None else f"{row['smape']:.4f}"
         coverage = f"{row['coverage']:.3f}" if "coverage" in row else "-"
         print(f"{name:>15} {row['mse']:>10.4g} {row['mae']:>10.4g} {row['mse_scaled']:>9.4f} {row['mae_scaled']:>9.4f} {smape:>8} {coverage:>9}")
+    if "series" in metrics:
+        _print_series(metrics)
     if not metrics["beats_persistence"]:
-        print("note: the model does NOT beat persistence (last value) on MSE here")
+        print("note: the model does NOT beat persistence (last value) on MSE here" + (" (scaled, pooled)" if "series" in metrics else ""))
     if "plot" in metrics:
         print(f"plot: {metrics['plot']}")
+
+
+def _print_series(metrics: dict) -> None:
+    """Each series of a panel: scaled MSE of the model and the baselines (the pooled rows above)."""
+    print(f"all {len(metrics['series'])} series pooled above; each series, MSE(z):")
+    print(f"{'series':>15} {'windows':>8} {'model':>9} " + " ".join(f"{name:>14}" for name in forecast.BASELINES))
+    for name, row in metrics["series"].items():
+        print(f"{name[:15]:>15} {row['windows']:>8} {row['model']['mse_scaled']:>9.4f} "
+              + " ".join(f"{row[b]['mse_scaled']:>14.4f}" for b in forecast.BASELINES))
+    for name, why in metrics["left_out"].items():
+        print(f"left out: {name}: {why}")
 
 
 def _evaluate(args) -> int:
@@ -181,20 +208,23 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    result = forecast.predict(args.run_dir, args.data, args.device, args.plot)
-    header = ["time"]
+    result = forecast.predict(args.run_dir, args.data, args.device, args.plot, args.ids)
+    series = result["series"] if "series" in result else {None: result}
+    first = next(iter(series.values()))
+    header = ([] if None in series else ["id"]) + ["time"]
     for name in result["targets"]:
-        header += [name] + ([f"{name}_lower", f"{name}_upper"] if result["lower"] is not None else [])
+        header += [name] + ([f"{name}_lower", f"{name}_upper"] if first["lower"] is not None else [])
     print(",".join(header))
-    for i, when in enumerate(result["times"]):
-        row = [_time_text(when)]
-        for d in range(len(result["targets"])):
-            row.append(f"{result['mean'][i, d]:.6g}")
-            if result["lower"] is not None:
-                row += [f"{result['lower'][i, d]:.6g}", f"{result['upper'][i, d]:.6g}"]
-        print(",".join(row))
-    if "plot" in result:
-        print(f"plot: {result['plot']}", file=sys.stderr)
+    for name, forecast_of in series.items():
+        for i, when in enumerate(forecast_of["times"]):
+            row = ([] if name is None else [name]) + [_time_text(when)]
+            for d in range(len(result["targets"])):
+                row.append(f"{forecast_of['mean'][i, d]:.6g}")
+                if forecast_of["lower"] is not None:
+                    row += [f"{forecast_of['lower'][i, d]:.6g}", f"{forecast_of['upper'][i, d]:.6g}"]
+            print(",".join(row))
+        if "plot" in forecast_of:
+            print(f"plot: {forecast_of['plot']}", file=sys.stderr)
     return 0
 
 
@@ -233,6 +263,13 @@ def _detect(args) -> int:
 
 
 def _example(args) -> int:
+    if args.series is not None:
+        if args.series < 1 or args.anomalies:
+            raise ValueError("--series takes a positive number of series, without --anomalies")
+        path = write_panel_example(args.path, args.series, args.days, args.seed)
+        print(f"wrote {path}: {args.series} series (ids site1..site{args.series}) of hourly 'demand' and 'temperature', "
+              f"each starting a day later and a week shorter (columns id, time, demand, temperature)")
+        return 0
     path = write_example(args.path, args.days, args.seed, args.anomalies)
     extra = ", anomaly" if args.anomalies else ""
     print(f"wrote {path}: hourly 'demand' and 'temperature' over {args.days} days (columns time, demand, temperature{extra})")

@@ -12,10 +12,12 @@ import csv
 import gzip
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from rnnkit.data.timestamps import MonthGrid, TimeParsing, parse_times
 
 MISSING = {"", "nan", "NaN", "NA", "N/A", "null", "None"}
 FILLS = ("ffill", "interpolate")
@@ -25,13 +27,14 @@ FILLS = ("ffill", "interpolate")
 class Table:
     """Rows in time order. times: datetime64[s] (N,), or float step numbers when the time column holds
     plain numbers, or None without a time column; values (N, C) float64 of `columns`; `lines` maps each
-    row to its line in the file (0 for rows a fill inserted)."""
+    row to its line in the file (0 for rows a fill inserted); `notes` say how the times were read."""
 
     times: np.ndarray | None
     values: np.ndarray
     columns: list[str]
     source: str
     lines: np.ndarray
+    notes: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.columns.index(name)]
@@ -77,15 +80,18 @@ def _read_parquet(path: Path):
     return header, rows, str(path)
 
 
-def read_table(path: Path, columns: list[str], time_column: str | None, fill: str | None = None) -> Table:
+def read_table(path: Path, columns: list[str], time_column: str | None, fill: str | None = None,
+               time_parsing: TimeParsing | None = None) -> Table:
     """The named numeric `columns` (and the time column) of a table, validated and in time order.
-    With `fill` (ffill | interpolate), NaNs and missing time steps are filled; otherwise they are errors."""
-    return table_from_rows(*read_rows(path), columns, time_column, fill)
+    With `fill` (ffill | interpolate), NaNs and missing time steps are filled; otherwise they are errors.
+    `time_parsing` says how to read the time column (default: detected, see data.timestamps)."""
+    return table_from_rows(*read_rows(path), columns, time_column, fill, time_parsing)
 
 
 def table_from_rows(header: list[str], rows: list[list[str]], source: str, columns: list[str], time_column: str | None,
-                    fill: str | None = None) -> Table:
-    """read_table for rows already read (see read_rows)."""
+                    fill: str | None = None, time_parsing: TimeParsing | None = None, lines=None) -> Table:
+    """read_table for rows already read (see read_rows); `lines` gives each row's line in the file
+    (default: row r is line r + 2, after the header)."""
     wanted = ([time_column] if time_column else []) + list(columns)
     missing = [name for name in wanted if name not in header]
     if missing:
@@ -94,20 +100,38 @@ def table_from_rows(header: list[str], rows: list[list[str]], source: str, colum
         raise ValueError(f"fill must be one of {FILLS} (or None); got {fill!r}")
     index = [header.index(name) for name in columns]
     values = np.empty((len(rows), len(columns)))
+    lines = np.arange(2, len(rows) + 2) if lines is None else np.asarray(lines, dtype=np.int64)
     for r, row in enumerate(rows):
         if len(row) != len(header):
-            raise ValueError(f"{source}, line {r + 2}: {len(row)} fields; the header has {len(header)}")
+            raise ValueError(f"{source}, line {lines[r]}: {len(row)} fields; the header has {len(header)}")
         for c, i in enumerate(index):
-            values[r, c] = _number(row[i], source, r + 2, columns[c])
-    lines = np.arange(2, len(rows) + 2)
-    times = None
+            values[r, c] = _number(row[i], source, lines[r], columns[c])
+    times, notes = None, []
     if time_column:
-        times = _parse_times([row[header.index(time_column)] for row in rows], source, time_column)
-        _check_order(times, source)
+        texts = [row[header.index(time_column)] for row in rows]
+        times, notes = parse_times(texts, source, time_column, time_parsing or TimeParsing(), lines)
+        _check_order(times, lines, source)
         times, values, lines = _regularise(times, values, lines, source, fill)
-    table = Table(times, values, list(columns), source, lines)
+    table = Table(times, values, list(columns), source, lines, notes)
     _fill_missing(table, fill)
     return table
+
+
+def split_series(header: list[str], rows: list[list[str]], source: str, id_column: str) -> dict[str, tuple[list, np.ndarray]]:
+    """The rows of each series of a long table (a panel: one series id per row), as {id: (rows, their
+    lines in the file)}, series in order of first appearance, rows in file order."""
+    if id_column not in header:
+        raise ValueError(f"{source}: no id column {id_column!r}; the file has columns {header}")
+    column = header.index(id_column)
+    series: dict[str, tuple[list, list]] = {}
+    for r, row in enumerate(rows):
+        name = row[column].strip() if column < len(row) else ""
+        if not name:
+            raise ValueError(f"{source}, line {r + 2}: the id column {id_column!r} is empty; every row needs its series id")
+        group = series.setdefault(name, ([], []))
+        group[0].append(row)
+        group[1].append(r + 2)
+    return {name: (group, np.array(lines)) for name, (group, lines) in series.items()}
 
 
 def split_future_rows(header: list[str], rows: list[list[str]], columns: list[str]) -> tuple[list, list]:
@@ -130,40 +154,42 @@ def _number(text: str, source: str, line: int, column: str) -> float:
         raise ValueError(f"{source}, line {line}: column {column!r} holds {text[:30]!r}, which is not a number") from None
 
 
-def _parse_times(texts: list[str], source: str, column: str) -> np.ndarray:
-    """datetime64[s] for dates and times (ISO 8601, 'YYYY-MM-DD HH:MM:SS'), floats for plain numbers."""
-    try:
-        return np.array([float(t) for t in texts])
-    except ValueError:
-        pass
-    try:
-        return np.array([t.strip().replace(" ", "T", 1) for t in texts], dtype="datetime64[s]")
-    except ValueError:
-        for r, text in enumerate(texts):
-            try:
-                np.datetime64(text.strip().replace(" ", "T", 1), "s")
-            except ValueError:
-                raise ValueError(f"{source}, line {r + 2}: time column {column!r} holds {text[:40]!r}, which is not a "
-                                 "date/time (expected ISO 8601 like 2016-07-01 00:00:00) or a number") from None
-        raise
-
-
-def _check_order(times: np.ndarray, source: str) -> None:
+def _check_order(times: np.ndarray, lines: np.ndarray, source: str) -> None:
     steps = np.diff(times)
     zero = np.zeros((), dtype=steps.dtype)
     for kind, bad in (("repeats", steps == zero), ("goes back in time", steps < zero)):
         rows = np.flatnonzero(bad)
         if len(rows):
-            where = ", ".join(f"line {r + 3} ({times[r + 1]})" for r in rows[:5])
+            where = ", ".join(f"line {lines[r + 1]} ({times[r + 1]})" for r in rows[:5])
             raise ValueError(f"{source}: the timestamp {kind} at {where}{' ...' if len(rows) > 5 else ''}; "
-                             "rows must be in increasing time order with one row per time step")
+                             "rows must be in increasing time order with one row per time step" + _dst_hint(times[rows + 1]))
+
+
+def _dst_hint(times: np.ndarray) -> str:
+    """A hint when the problem times are at night: daylight-saving changes repeat or skip an hour there."""
+    if not np.issubdtype(times.dtype, np.datetime64):
+        return ""
+    hours = (times - times.astype("datetime64[D]")) // np.timedelta64(1, "h")
+    if not (hours <= 3).any():
+        return ""
+    return (". Local clock times repeat an hour when daylight saving ends and skip one when it starts: times with "
+            "UTC offsets (or Unix times) avoid both")
+
+
+def is_months(step) -> bool:
+    """Whether a step from time_step counts calendar months (monthly, quarterly, yearly series)."""
+    return isinstance(step, np.timedelta64) and np.datetime_data(step.dtype)[0] == "M"
 
 
 def time_step(times: np.ndarray):
-    """The series' regular step: the most common difference between consecutive timestamps."""
+    """The series' regular step: the most common difference between consecutive timestamps, or for
+    series on a month grid (see MonthGrid) that many calendar months, as timedelta64[M]."""
     steps = np.diff(times)
     if len(steps) == 0:
         raise ValueError("a series needs at least two time steps")
+    grid = MonthGrid.of(times)
+    if grid is not None:
+        return np.timedelta64(grid.months, "M")
     values, counts = np.unique(steps, return_counts=True)
     return values[counts.argmax()]
 
@@ -173,25 +199,38 @@ def _regularise(times, values, lines, source: str, fill: str | None):
     if len(times) < 2:
         return times, values, lines
     step = time_step(times)
-    ratio = np.diff(times) / step
+    grid = MonthGrid.of(times) if is_months(step) else None
+    position = MonthGrid.index(times) if grid else times
+    unit = grid.months if grid else step
+    ratio = np.diff(position) / unit
     irregular = np.flatnonzero(ratio != np.round(ratio))
     if len(irregular):
         r = irregular[0]
-        raise ValueError(f"{source}: irregular time step at line {r + 3} ({times[r]} -> {times[r + 1]}); the series "
-                         f"steps by {step} elsewhere. Resample it to a regular step first")
+        raise ValueError(f"{source}: irregular time step at line {lines[r + 1]} ({times[r]} -> {times[r + 1]}); the series "
+                         f"steps by {_step_text(step)} elsewhere. Resample it to a regular step first")
     gaps = np.flatnonzero(ratio > 1)
     if len(gaps) == 0:
         return times, values, lines
     if fill is None:
-        where = ", ".join(f"{times[r]} -> {times[r + 1]} (line {r + 3})" for r in gaps[:5])
-        raise ValueError(f"{source}: {len(gaps)} gap(s) in the time steps (step {step}): {where}. "
-                         "Pass a fill (--fill ffill or --fill interpolate) to insert and fill the missing steps")
-    slots = np.round((times - times[0]) / step).astype(np.int64)
+        where = ", ".join(f"{times[r]} -> {times[r + 1]} (line {lines[r + 1]})" for r in gaps[:5])
+        raise ValueError(f"{source}: {len(gaps)} gap(s) in the time steps (step {_step_text(step)}): {where}. "
+                         "Pass a fill (--fill ffill or --fill interpolate) to insert and fill the missing steps"
+                         + _dst_hint(times[gaps]))
+    slots = np.round((position - position[0]) / unit).astype(np.int64)
     full = np.full((slots[-1] + 1, values.shape[1]), np.nan)
     full[slots] = values
     full_lines = np.zeros(slots[-1] + 1, dtype=np.int64)
     full_lines[slots] = lines
-    return times[0] + step * np.arange(slots[-1] + 1), full, full_lines
+    counts = np.arange(slots[-1] + 1)
+    filled = grid.at(position[0] + grid.months * counts) if grid else times[0] + step * counts
+    return filled, full, full_lines
+
+
+def _step_text(step) -> str:
+    if is_months(step):
+        months = int(step.astype(np.int64))
+        return {1: "1 month", 3: "3 months (quarterly)", 12: "12 months (yearly)"}.get(months, f"{months} months")
+    return str(step)
 
 
 def _fill_missing(table: Table, fill: str | None) -> None:
@@ -226,10 +265,11 @@ def calendar_features(times: np.ndarray, step) -> tuple[np.ndarray, list[str]]:
         raise ValueError("calendar features need a time column of dates/times; this one holds plain numbers")
     days = times.astype("datetime64[D]")
     parts = []
-    if step < np.timedelta64(1, "D"):
+    within_week = not is_months(step) and step < np.timedelta64(7, "D")  # on a month grid only the time of year varies
+    if within_week and step < np.timedelta64(1, "D"):
         hours = (times - days) / np.timedelta64(1, "h")
         parts.append(("hour", hours / 24.0))
-    if step < np.timedelta64(7, "D"):
+    if within_week:
         parts.append(("weekday", ((days.astype(np.int64) + 3) % 7) / 7.0))  # 1970-01-01 was a Thursday
     parts.append(("yearday", (days - times.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) / 365.25))
     columns, names = [], []
@@ -240,17 +280,24 @@ def calendar_features(times: np.ndarray, step) -> tuple[np.ndarray, list[str]]:
 
 
 def natural_seasons(table: Table) -> tuple[int, ...]:
-    """A day and a week, in time steps, when the steps divide them (hourly data: 24 and 168)."""
+    """A day and a week, in time steps, when the steps divide them (hourly data: 24 and 168); a year for
+    monthly (12) and quarterly (4) series."""
     if not table.is_datetime:
         return ()
     step = time_step(table.times)
+    if is_months(step):  # a year: 12 months, 4 quarters
+        months = int(step.astype(np.int64))
+        return (12 // months,) if months < 12 and 12 % months == 0 else ()
     spans = (np.timedelta64(1, "D"), np.timedelta64(7, "D"))
     return tuple(int(span // step) for span in spans if span >= step and span % step == np.timedelta64(0, "s"))
 
 
 def future_times(times: np.ndarray, count: int) -> np.ndarray:
-    """The `count` timestamps after the last one, at the series' step."""
+    """The `count` timestamps after the last one, at the series' step (calendar months on a month grid)."""
     step = time_step(times)
+    grid = MonthGrid.of(times) if is_months(step) else None
+    if grid is not None:
+        return grid.at(MonthGrid.index(times[-1:])[0] + grid.months * np.arange(1, count + 1))
     return times[-1] + step * np.arange(1, count + 1)
 
 
@@ -299,6 +346,22 @@ def write_example(path: Path, days: int = 280, seed: int = 0, anomalies: int = 0
         for i, (when, d, temp) in enumerate(zip(times, demand, temperature)):
             tail = f",{int(label[i])}" if label is not None else ""
             f.write(f"{str(when).replace('T', ' ')},{d:.3f},{temp:.3f}{tail}\n")
+    return path
+
+
+def write_panel_example(path: Path, series: int = 3, days: int = 280, seed: int = 0) -> Path:
+    """Write a panel of `series` example series as one long CSV (columns id, time, demand, temperature):
+    series i is example_series(days - 7 i, seed + i) starting i days later, its demand scaled by
+    1 + i / 2 (so each has its own level, start, end and length)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("id,time,demand,temperature\n")
+        for i in range(series):
+            times, demand, temperature = example_series(max(days - 7 * i, 2), seed + i)
+            times = times + np.timedelta64(i, "D")
+            for when, d, temp in zip(times, demand * (1 + i / 2), temperature):
+                f.write(f"site{i + 1},{str(when).replace('T', ' ')},{d:.3f},{temp:.3f}\n")
     return path
 
 

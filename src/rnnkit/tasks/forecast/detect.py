@@ -10,15 +10,16 @@ the `quantile` of the validation scores (or a given threshold) are flagged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnnkit.data.timeseries import read_rows, table_from_rows
+from rnnkit.data.timeseries import read_rows
 from rnnkit.data.windows import WindowBatches
-from rnnkit.tasks.forecast.core import Frame, LoadedRun, load_frame, load_run
+from rnnkit.tasks.forecast.frames import ForecastDataConfig, Frame, load_frame
+from rnnkit.tasks.forecast.inference import LoadedRun, load_run
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.risk import auroc, average_precision, best_f1
 
@@ -86,6 +87,9 @@ def detect(run_dir: Path, path: str | None = None, *, labels: str | None = None,
     device = resolve_device(device_name)
     loaded = load_run(run_dir, device)
     c = loaded.data_config
+    if c.id_column:
+        raise ValueError(f"{run_dir} is a panel run (--id-column {c.id_column}); detect scores one series: train a run on that "
+                         "series' rows alone")
     steps = steps or c.horizon
     if not 1 <= steps <= c.horizon:
         raise ValueError(f"steps must be in 1..{c.horizon} (the run's horizon); got {steps}")
@@ -110,7 +114,7 @@ def detect(run_dir: Path, path: str | None = None, *, labels: str | None = None,
                "typical_score": len(mean)}
     truth = None
     if labels is not None:
-        truth = label_column(path or loaded.path, labels, c.time_column, c.fill, n)
+        truth = label_column(path or loaded.path, labels, c, n)
         scored = ~np.isnan(scores)
         if len(set(truth[scored].tolist())) < 2:
             raise ValueError(f"the scored rows of {path or loaded.path} hold only one value of {labels}; AUROC needs both 0 and 1")
@@ -120,9 +124,11 @@ def detect(run_dir: Path, path: str | None = None, *, labels: str | None = None,
     return Detection(times, frame.table.values[:, 0], scores, flags, threshold, truth, summary)
 
 
-def label_column(path: str, column: str, time_column: str | None, fill: str | None, rows: int) -> np.ndarray:
+def label_column(path: str, column: str, config: ForecastDataConfig, rows: int) -> np.ndarray:
+    """The 0/1 `column` of the file, read with the run's time column and fill (so its rows line up)."""
     header, table_rows, source = read_rows(Path(path))
-    values = table_from_rows(header, table_rows, source, [column], time_column, fill).values[:, 0]
+    only_labels = replace(config, targets=(column,), covariates=(), known=(), calendar=False)
+    values = only_labels.table(header, table_rows, source).values[:, 0]
     if len(values) != rows or not np.isin(values, (0.0, 1.0)).all():
         raise ValueError(f"{source}: the label column {column!r} must hold 0 or 1 on every row")
     return values
