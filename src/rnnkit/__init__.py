@@ -22,11 +22,12 @@ from rnnkit.layers import (
     LockedDropout,
     MinGRU,
     MinLSTM,
+    RevIN,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GRU", "GRUD", "GRUDCell", "GRUDState", "LSTM", "RNN", "AdditiveAttention", "AttentionPooling", "ConvLSTM", "ConvLSTMCell", "DotAttention", "GRUCell",
-    "GeneralAttention", "KernelChoice", "LayerNormGRU", "LayerNormLSTM", "LockedDropout", "LSTMCell", "MinGRU", "MinLSTM", "LSTMState", "RNNCell", "__version__",
+    "GeneralAttention", "KernelChoice", "LayerNormGRU", "LayerNormLSTM", "LockedDropout", "LSTMCell", "MinGRU", "MinLSTM", "LSTMState", "RNNCell", "RevIN", "__version__",
 ]

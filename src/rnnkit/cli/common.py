@@ -43,6 +43,9 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
                             help="DropConnect on the recurrent weights, one mask per batch (keeps the fused kernel)")
     group.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     group.add_argument("--eval-every", type=int, help="validate every N steps (default: the preset's, or each epoch)")
+    group.add_argument("--checkpoint-every", type=int, metavar="N", help="also save the last checkpoint every N steps")
+    group.add_argument("--checkpoint-minutes", type=float, metavar="M",
+                       help="save the last checkpoint whenever M minutes have passed since it was saved (default 10; 0: never by time)")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -50,8 +53,10 @@ def training_overrides(args) -> dict:
     """TrainConfig fields the flags set."""
     names = {"seed": "seed", "epochs": "epochs", "max_steps": "max_steps", "lr": "lr", "optimizer": "optimizer",
              "clip": "clip_norm", "eval_every": "eval_every", "weight_decay": "weight_decay", "schedule": "schedule",
-             "warmup_steps": "warmup_steps", "early_stopping": "early_stopping"}
+             "warmup_steps": "warmup_steps", "early_stopping": "early_stopping", "checkpoint_every": "checkpoint_every"}
     values = {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag) is not None}
+    if args.checkpoint_minutes is not None:
+        values["checkpoint_minutes"] = args.checkpoint_minutes or None
     values["device"] = args.device
     if args.no_progress:
         values["progress"] = False

@@ -62,6 +62,11 @@ def add_parser(subparsers) -> None:
     train.add_argument("--fill", choices=["ffill", "interpolate"], help="fill NaNs and missing time steps (else they are errors)")
     train.add_argument("--season", type=int, help="season length for the seasonal-naive baseline (default: inferred)")
     train.add_argument("--level", type=float, default=0.9, help="prediction-interval level of a Gaussian head (default 0.9)")
+    train.add_argument("--model", choices=["rnn", "segrnn"], help="rnn: an RNN over the steps (default); segrnn: an RNN over "
+                       "segments of the lookback, decoded in parallel, one channel at a time (Lin et al. 2023)")
+    train.add_argument("--segment", type=int, help="segrnn: steps per segment; must divide --lookback (default 24)")
+    train.add_argument("--revin", action="store_true", help="normalise each window by its own lookback mean and spread, undone on "
+                       "the forecast (RevIN, Kim et al. 2022)")
     train.add_argument("--head", choices=["direct", "autoregressive"])
     train.add_argument("--loss", choices=["mse", "gaussian", "quantile"], help="point (MSE), Gaussian NLL or quantile loss")
     train.add_argument("--quantiles", help="comma-separated quantiles for --loss quantile (default 0.05,0.5,0.95)")
@@ -141,7 +146,7 @@ def _train(args) -> int:
         **({"batch_size": args.batch_size} if args.batch_size else {}),
     )
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
-                                   "head": "head", "teacher_forcing": "teacher_forcing"})
+                                   "head": "head", "teacher_forcing": "teacher_forcing", "model": "model", "segment": "segment"})
     model.update(regulariser_overrides(args))
     if args.loss is not None:
         model["distribution"] = {"mse": "point", "gaussian": "gaussian", "quantile": "quantile"}[args.loss]
@@ -151,6 +156,8 @@ def _train(args) -> int:
         model["relative"] = False
     if args.no_highway:
         model["highway"] = False
+    if args.revin:
+        model["revin"] = True
     out = args.out or Path("runs") / "forecast"
     if args.overwrite:
         clear_run_dir(out)

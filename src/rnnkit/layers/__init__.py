@@ -11,6 +11,7 @@ from rnnkit.layers.grud import GRUD
 from rnnkit.layers.layernorm import LayerNormGRU, LayerNormLSTM
 from rnnkit.layers.minimal import MinGRU, MinLSTM
 from rnnkit.layers.recurrent import REGULARISERS, KernelChoice, RecurrentLayer
+from rnnkit.layers.revin import RevIN
 from rnnkit.layers.specaugment import SpecAugment
 
 # The one mapping from a cell name (as on the command line and in configs) to its layer class.
@@ -48,5 +49,5 @@ def carries_cell_state(cell: str) -> bool:
 __all__ = [
     "RECURRENT_LAYERS", "REGULARISERS", "carries_cell_state", "check_regularisers", "recurrent_layer",
     "GRU", "GRUD", "LSTM", "RNN", "AdditiveAttention", "Attention", "AttentionPooling", "DotAttention",
-    "ConvFrontEnd", "ConvLSTM", "LayerNormGRU", "LayerNormLSTM", "LockedDropout", "MinGRU", "MinLSTM", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer", "SpecAugment",
+    "ConvFrontEnd", "ConvLSTM", "LayerNormGRU", "LayerNormLSTM", "LockedDropout", "MinGRU", "MinLSTM", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer", "RevIN", "SpecAugment",
 ]

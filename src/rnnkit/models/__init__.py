@@ -7,6 +7,7 @@ from rnnkit.models.forecaster import Forecast, Forecaster, ForecasterConfig
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.ngram import NGramModel
 from rnnkit.models.recognizer import SpeechRecognizer, SpeechRecognizerConfig
+from rnnkit.models.segrnn import SegRNN, SegRNNConfig
 
-__all__ = ["ClinicalModel", "ClinicalModelConfig", "Forecast", "Forecaster", "ForecasterConfig", "LanguageModel", "LanguageModelConfig", "LanguageModelPretraining", "LinearBaseline", "NGramModel", "SequenceClassifier",
+__all__ = ["ClinicalModel", "ClinicalModelConfig", "Forecast", "Forecaster", "ForecasterConfig", "LanguageModel", "LanguageModelConfig", "LanguageModelPretraining", "LinearBaseline", "NGramModel", "SegRNN", "SegRNNConfig", "SequenceClassifier",
            "SequenceClassifierConfig", "SpeechRecognizer", "SpeechRecognizerConfig"]

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.layers import RECURRENT_LAYERS, check_regularisers, recurrent_layer
+from rnnkit.layers.revin import RevIN
 
 HEADS = ("direct", "autoregressive")
 DISTRIBUTIONS = ("point", "gaussian", "quantile")
@@ -30,7 +31,9 @@ class ForecasterConfig:
     autoregressive; `distribution` in point (MSE) | gaussian (NLL) | quantile (pinball loss over
     `quantiles`); `teacher_forcing`: the chance an autoregressive decoder is fed the true previous value
     in training (1.0 runs the decoder in one call); `highway` adds a linear map from each target's
-    lookback window to its forecast (LSTNet's autoregressive component), which the RNN corrects."""
+    lookback window to its forecast (LSTNet's autoregressive component), which the RNN corrects;
+    `revin` normalises each window's targets by their own lookback statistics (layers.RevIN) and maps
+    the outputs back."""
 
     num_features: int
     num_targets: int
@@ -47,6 +50,7 @@ class ForecasterConfig:
     relative: bool = True
     teacher_forcing: float = 1.0
     highway: bool = True
+    revin: bool = False
 
     regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
 
@@ -112,6 +116,7 @@ class Forecaster(nn.Module):
             self.decoder = layer(c.num_targets + c.num_known, c.hidden_size, num_layers=c.num_layers, dropout=between)
             self.output = nn.Linear(c.hidden_size, c.num_targets * c.num_params)
         self.highway = nn.Linear(c.lookback, c.horizon) if c.highway else None
+        self.revin = RevIN(c.num_targets) if c.revin else None
 
     @classmethod
     def from_config(cls, config: ForecasterConfig) -> Forecaster:
@@ -129,6 +134,11 @@ class Forecaster(nn.Module):
         self._check(inputs)
         c = self.config
         past, known = inputs[:, : c.lookback], inputs[:, c.lookback :, c.num_features - c.num_known :]
+        stats = None
+        if self.revin is not None:
+            normalised, stats = self.revin.normalise(past[..., : c.num_targets])
+            past = torch.cat([normalised, past[..., c.num_targets :]], dim=-1)
+            targets = None if targets is None else self.revin.apply(targets, stats)
         anchor = past[:, -1:, : c.num_targets] if c.relative else None  # (B, 1, D)
         if anchor is not None:
             past = torch.cat([past[..., : c.num_targets] - anchor, past[..., c.num_targets :]], dim=-1)
@@ -143,7 +153,8 @@ class Forecaster(nn.Module):
         else:
             relative_targets = None if targets is None else (targets - anchor if anchor is not None else targets)
             params = self._decode(state, known, relative_targets, base)
-        return self._shift(params, anchor)
+        params = self._shift(params, anchor)
+        return params if stats is None else revin_outputs(self.revin, self.config, params, stats)
 
     def _decode(self, state, known: Tensor, targets: Tensor | None, base: Tensor | None) -> Tensor:
         """Decoder outputs (+ the highway's `base`), each step fed the previous value: the true one
@@ -176,36 +187,63 @@ class Forecaster(nn.Module):
         return params + shift
 
     def _point(self, params: Tensor) -> Tensor:
-        if self.config.distribution == "quantile":
-            return params[..., self._median_index()]
-        return params[..., 0]
-
-    def _median_index(self) -> int:
-        return min(range(len(self.config.quantiles)), key=lambda i: abs(self.config.quantiles[i] - 0.5))
+        return point_forecast(self.config, params)
 
     def loss(self, params: Tensor, targets: Tensor) -> Tensor:
         """Mean loss of parameters (B, H, D, P) against targets (B, H, D): MSE, Gaussian NLL or pinball."""
-        c = self.config
-        if c.distribution == "point":
-            return F.mse_loss(params[..., 0], targets)
-        if c.distribution == "gaussian":
-            return F.gaussian_nll_loss(params[..., 0], targets, _scale(params[..., 1]) ** 2, full=True)
-        q = torch.tensor(c.quantiles, dtype=params.dtype, device=params.device)
-        error = targets.unsqueeze(-1) - params  # (B, H, D, Q)
-        return torch.maximum(q * error, (q - 1) * error).mean()
+        return distribution_loss(self.config, params, targets)
 
     def forecast(self, params: Tensor, level: float = 0.9) -> Forecast:
-        """The point forecast and, for probabilistic outputs, the interval: mean +- z sigma (Gaussian) at
-        `level`, or the lowest and highest quantiles (their spread sets the level)."""
-        c = self.config
-        if c.distribution == "point":
-            return Forecast(params[..., 0])
-        if c.distribution == "gaussian":
-            z = math.sqrt(2.0) * torch.erfinv(torch.tensor(level, dtype=torch.float64)).item()
-            mean, sigma = params[..., 0], _scale(params[..., 1])
-            return Forecast(mean, mean - z * sigma, mean + z * sigma, level)
-        ordered = params.sort(dim=-1).values  # crossing quantiles are rearranged into order
-        return Forecast(ordered[..., self._median_index()], ordered[..., 0], ordered[..., -1], c.quantiles[-1] - c.quantiles[0])
+        """The point forecast and, for probabilistic outputs, the interval (see distribution_forecast)."""
+        return distribution_forecast(self.config, params, level)
+
+
+# -- the output distributions, shared by every forecaster (config: distribution, quantiles) ------------------
+def revin_outputs(revin: RevIN, config, params: Tensor, stats) -> Tensor:
+    """Distribution parameters (B, H, D, P) on RevIN's normalised scale -> the inputs' scale: the
+    locations (every quantile) through revin.denormalise; a Gaussian's raw scale so that _scale()
+    of it is the spread mapped back."""
+    if config.distribution != "gaussian":
+        return revin.denormalise(params, stats)
+    location = revin.denormalise(params[..., :1], stats)
+    spread = revin.scale(_scale(params[..., 1:]), stats).clamp_min(2e-4) - 1e-4
+    return torch.cat([location, spread + torch.log(-torch.expm1(-spread))], dim=-1)  # softplus^-1
+
+
+def point_forecast(config, params: Tensor) -> Tensor:
+    """(B, H, D): the location (point and Gaussian) or the median quantile."""
+    if config.distribution == "quantile":
+        return params[..., _median_index(config.quantiles)]
+    return params[..., 0]
+
+
+def _median_index(quantiles: tuple[float, ...]) -> int:
+    return min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
+
+
+def distribution_loss(config, params: Tensor, targets: Tensor) -> Tensor:
+    """Mean loss of parameters (B, H, D, P) against targets (B, H, D): MSE, Gaussian NLL or pinball."""
+    if config.distribution == "point":
+        return F.mse_loss(params[..., 0], targets)
+    if config.distribution == "gaussian":
+        return F.gaussian_nll_loss(params[..., 0], targets, _scale(params[..., 1]) ** 2, full=True)
+    q = torch.tensor(config.quantiles, dtype=params.dtype, device=params.device)
+    error = targets.unsqueeze(-1) - params  # (B, H, D, Q)
+    return torch.maximum(q * error, (q - 1) * error).mean()
+
+
+def distribution_forecast(config, params: Tensor, level: float = 0.9) -> Forecast:
+    """The point forecast and, for probabilistic outputs, the interval: mean +- z sigma (Gaussian) at
+    `level`, or the lowest and highest quantiles (their spread sets the level)."""
+    if config.distribution == "point":
+        return Forecast(params[..., 0])
+    if config.distribution == "gaussian":
+        z = math.sqrt(2.0) * torch.erfinv(torch.tensor(level, dtype=torch.float64)).item()
+        mean, sigma = params[..., 0], _scale(params[..., 1])
+        return Forecast(mean, mean - z * sigma, mean + z * sigma, level)
+    ordered = params.sort(dim=-1).values  # crossing quantiles are rearranged into order
+    index = _median_index(config.quantiles)
+    return Forecast(ordered[..., index], ordered[..., 0], ordered[..., -1], config.quantiles[-1] - config.quantiles[0])
 
 
 def _scale(raw: Tensor) -> Tensor:

@@ -18,6 +18,9 @@ class TrainConfig:
     cosine (to `min_lr` over the run) | plateau (x `gamma` after `plateau_patience` evaluations
     without improvement), each after `warmup_steps` of linear warm-up (not for plateau).
     Clipping: by global norm (`clip_norm`) and/or by value (`clip_value`).
+    Checkpoints: `last/` is written at every evaluation, every `checkpoint_every` steps, and whenever
+    `checkpoint_minutes` have passed since it was last written (None: never by time), so a killed run
+    loses at most that much work even between evaluations.
     """
 
     epochs: int = 1
@@ -42,6 +45,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int | None = None
     checkpoint_every: int | None = None
+    checkpoint_minutes: float | None = 10.0
     monitor: str = "val_loss"
     monitor_mode: str = "min"
     early_stopping: int | None = None
@@ -61,6 +65,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 (or None); got {value}")
+        if self.checkpoint_minutes is not None and not self.checkpoint_minutes > 0:
+            raise ValueError(f"checkpoint_minutes must be positive (or None for no time-based checkpoints); got {self.checkpoint_minutes}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive; got {self.lr}")
         for name in ("clip_norm", "clip_value"):

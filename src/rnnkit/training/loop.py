@@ -79,6 +79,7 @@ class _Run:
     evaluate_fn: Callable | None = None
     last_eval_step: int = -1
     clock: float = field(default_factory=time.perf_counter)  # when progress.elapsed was last brought up to date
+    saved_at: float = field(default_factory=time.perf_counter)  # when last/ was last written (or training began)
     window: dict = field(default_factory=lambda: _new_window())
 
 
@@ -203,6 +204,8 @@ def _step(run: _Run, batch, targets: int, tokens: int) -> bool:
         return False
     if config.checkpoint_every and progress.step % config.checkpoint_every == 0:
         _save(run, "last")
+    elif config.checkpoint_minutes and time.perf_counter() - run.saved_at >= 60 * config.checkpoint_minutes:
+        _save(run, "last")
     return True
 
 
@@ -320,6 +323,8 @@ def _save(run: _Run, name: str) -> None:
                "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
                "config": run.config.to_dict()}
     ckpt.save_checkpoint(run.run_dir / name, run.model, run.optimizer, trainer, {**rng_tensors, **carried})
+    if name == "last":
+        run.saved_at = time.perf_counter()
 
 
 def _start_run_dir(run_dir: Path, model: nn.Module, config: TrainConfig, artifacts: dict | None, task: str | None) -> None:

@@ -16,9 +16,9 @@ from rnnkit.data.timeseries import (
 )
 from rnnkit.data.windows import Scaler, WindowBatches
 from rnnkit.models.baselines import LinearBaseline, infer_season
-from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.forecast.frames import TASK, ForecastDataConfig, Frame, load_frame, windows
-from rnnkit.tasks.forecast.inference import evaluate_run, model_config
+from rnnkit.tasks.forecast.inference import build_forecaster, evaluate_run, model_from_run
 from rnnkit.training import TrainConfig, fit
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
@@ -26,7 +26,6 @@ from rnnkit.training.metrics import ErrorSums
 from rnnkit.training.rundir import read_run
 from rnnkit.training.state import seed_everything
 
-MODEL_DEFAULTS = dict(cell="lstm", hidden_size=64, num_layers=1, dropout=0.1, head="direct", distribution="point")
 TRAIN_DEFAULTS = dict(epochs=30, lr=1e-3, clip_norm=1.0, monitor="val_mse", monitor_mode="min", early_stopping=5)
 
 
@@ -44,8 +43,8 @@ def train(path: str, data_config: ForecastDataConfig, model_overrides: dict, tra
     targets = len(data_config.targets)
     season = data_config.season or infer_season(frame.features[: frame.split.train_end, :targets], data_config.lookback,
                                                 natural_seasons(frame.table))
-    config = ForecasterConfig(num_features=len(frame.names), num_targets=targets, lookback=data_config.lookback,
-                              horizon=data_config.horizon, num_known=frame.num_known, **{**MODEL_DEFAULTS, **model_overrides})
+    shape = dict(num_features=len(frame.names), num_targets=targets, lookback=data_config.lookback, horizon=data_config.horizon,
+                 num_known=frame.num_known)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     linear = fit_linear_baseline(frame, data_config)
@@ -54,7 +53,7 @@ def train(path: str, data_config: ForecastDataConfig, model_overrides: dict, tra
                  "scaler": asdict(frame.scaler)}
     seed_everything(training.seed)  # the initial weights follow --seed
     val = windows(frame, data_config, "val", 1, False, 256)
-    return fit_forecaster(Forecaster.from_config(config), train_data, val, training, out, artifacts=artifacts)
+    return fit_forecaster(build_forecaster(model_overrides, **shape), train_data, val, training, out, artifacts=artifacts)
 
 
 def resume(out: Path, overrides: dict) -> dict:
@@ -63,7 +62,7 @@ def resume(out: Path, overrides: dict) -> dict:
     saved = read_json(Path(out) / "forecast.json")
     data_config = ForecastDataConfig.from_dict(saved["data"])
     training = TrainConfig.from_dict({**run["training"], **overrides})
-    model = Forecaster.from_config(model_config(run))
+    model = model_from_run(run)
     if data_config.id_column:
         from rnnkit.tasks.forecast import panel  # imported here: panel.py builds on this module
         train_data, val = panel.resume_windows(out, saved, data_config)

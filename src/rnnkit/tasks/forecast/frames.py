@@ -31,7 +31,10 @@ TASK = "forecast"
 @dataclass(frozen=True)
 class ForecastDataConfig:
     """What to read and how to cut it. The split is `split_rows` (train, val, test counts) if given, else
-    `val_start`/`test_start` dates, else `split` fractions; `stride` spaces training windows."""
+    `val_start`/`test_start` dates, else `split` fractions; `stride` spaces training windows.
+    `time_format`, `dayfirst`, `time_unit`: how to read the time column (data.timestamps.TimeParsing);
+    `id_column`: the table is a panel of many series (see panel.py), `id_features` gives the model
+    each series' identity."""
 
     targets: tuple[str, ...]
     time_column: str | None = None

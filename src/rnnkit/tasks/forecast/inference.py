@@ -5,12 +5,13 @@ prediction intervals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from torch import nn
 
 from rnnkit.data.timeseries import (
     Table,
@@ -23,6 +24,7 @@ from rnnkit.data.timeseries import (
 from rnnkit.data.windows import Scaler, WindowBatches
 from rnnkit.models.baselines import LinearBaseline, persistence, seasonal_naive
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.models.segrnn import SegRNN, SegRNNConfig
 from rnnkit.tasks.forecast.frames import TASK, ForecastDataConfig, Frame, load_frame, windows
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
@@ -33,10 +35,38 @@ from rnnkit.training.rundir import load_trained_weights, read_run
 BASELINES = ("persistence", "seasonal_naive", "linear")
 
 
-def model_config(run: dict) -> ForecasterConfig:
-    values = dict(run["model"]["config"])
-    values["quantiles"] = tuple(values["quantiles"])
-    return ForecasterConfig(**values)
+# The one mapping from --model names to forecasters: (class, config class, defaults).
+FORECASTERS = {
+    "rnn": (Forecaster, ForecasterConfig, dict(cell="lstm", hidden_size=64, num_layers=1, dropout=0.1, head="direct", distribution="point")),
+    "segrnn": (SegRNN, SegRNNConfig, dict(segment=24, cell="gru", hidden_size=256, dropout=0.1, distribution="point")),
+}
+
+
+def build_forecaster(overrides: dict, **shape) -> nn.Module:
+    """The forecaster named by overrides["model"] (default rnn), its defaults updated by the other
+    `overrides`; `shape` gives num_features, num_targets, lookback, horizon and num_known."""
+    values = dict(overrides)
+    kind = values.pop("model", "rnn")
+    if kind not in FORECASTERS:
+        raise ValueError(f"model must be one of {sorted(FORECASTERS)}; got {kind!r}")
+    model_class, config_class, defaults = FORECASTERS[kind]
+    known = {f.name for f in fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in unknown)
+        raise ValueError(f"--model {kind} has no option {flags}; leave it out, or use the model that has it")
+    return model_class.from_config(config_class(**shape, **{**defaults, **values}))
+
+
+def model_from_run(run: dict) -> nn.Module:
+    """The forecaster described in run.json, with freshly initialised weights."""
+    saved = run["model"]
+    for model_class, config_class, _ in FORECASTERS.values():
+        if saved["class"].rsplit(".", 1)[-1] == model_class.__qualname__:
+            values = dict(saved["config"])
+            values["quantiles"] = tuple(values["quantiles"])  # JSON gave the tuple back as a list
+            return model_class.from_config(config_class(**values))
+    raise ValueError(f"run.json names the model {saved['class']!r}, which this rnnkit does not know")
 
 
 @dataclass
@@ -44,7 +74,7 @@ class LoadedRun:
     """A trained run. A panel run has one scaler and linear baseline per series in `series` (ids in
     training order) instead of `scaler` and `linear`."""
 
-    model: Forecaster
+    model: Forecaster | SegRNN
     data_config: ForecastDataConfig
     scaler: Scaler | None
     season: int
@@ -61,7 +91,7 @@ class LoadedRun:
 def load_run(run_dir: Path, device="cpu") -> LoadedRun:
     run_dir = Path(run_dir)
     run = read_run(run_dir, TASK)
-    model = Forecaster.from_config(model_config(run))
+    model = model_from_run(run)
     load_trained_weights(run_dir, model)
     saved = read_json(run_dir / "forecast.json")
     config = ForecastDataConfig.from_dict(saved["data"])

@@ -21,11 +21,11 @@ from safetensors.torch import save_file
 from rnnkit.data.timeseries import natural_seasons, read_rows, split_series
 from rnnkit.data.windows import Scaler, WindowBatches, window_origins
 from rnnkit.models.baselines import infer_season
-from rnnkit.models.forecaster import Forecaster, ForecasterConfig
-from rnnkit.tasks.forecast.core import MODEL_DEFAULTS, fit_forecaster, fit_linear_baseline
+from rnnkit.tasks.forecast.core import fit_forecaster, fit_linear_baseline
 from rnnkit.tasks.forecast.frames import ForecastDataConfig, Frame, make_frame
 from rnnkit.tasks.forecast.inference import (
     LoadedRun,
+    build_forecaster,
     error_sums,
     evaluate_windows,
     forecast_rows,
@@ -139,8 +139,8 @@ def train(path: str, config: ForecastDataConfig, model_overrides: dict, training
     longest = max(panel.frames, key=lambda frame: frame.split.train_end)
     season = config.season or infer_season(longest.features[: longest.split.train_end, :targets], config.lookback,
                                            natural_seasons(longest.table))
-    model_config = ForecasterConfig(num_features=len(longest.names), num_targets=targets, lookback=config.lookback,
-                                    horizon=config.horizon, num_known=longest.num_known, **{**MODEL_DEFAULTS, **model_overrides})
+    shape = dict(num_features=len(longest.names), num_targets=targets, lookback=config.lookback, horizon=config.horizon,
+                 num_known=longest.num_known)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     weights = {}
@@ -151,9 +151,9 @@ def train(path: str, config: ForecastDataConfig, model_overrides: dict, training
                               "panel": {"ids": panel.ids, "left_out": panel.left_out}},
                  "scaler": {"series": {name: asdict(frame.scaler) for name, frame in zip(panel.ids, panel.frames)}}}
     print(f"rnnkit forecast: one model over {len(panel.ids)} series, {len(train_data.origins):,} training windows", file=sys.stderr)
-    seed_everything(training.seed)
+    seed_everything(training.seed)  # the initial weights follow --seed
     val = panel_windows(panel, config, "val", 1, False, 256)
-    return fit_forecaster(Forecaster.from_config(model_config), train_data, val, training, out, artifacts=artifacts)
+    return fit_forecaster(build_forecaster(model_overrides, **shape), train_data, val, training, out, artifacts=artifacts)
 
 
 def resume_windows(out: Path, saved: dict, config: ForecastDataConfig) -> tuple[WindowBatches, WindowBatches]:
