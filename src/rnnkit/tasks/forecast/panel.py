@@ -22,7 +22,7 @@ from rnnkit.data.timeseries import natural_seasons, read_rows, split_series
 from rnnkit.data.windows import Scaler, WindowBatches, window_origins
 from rnnkit.models.baselines import infer_season
 from rnnkit.tasks.forecast.core import fit_forecaster, fit_linear_baseline
-from rnnkit.tasks.forecast.frames import ForecastDataConfig, Frame, make_frame
+from rnnkit.tasks.forecast.frames import ForecastDataConfig, Frame, make_frame, windows
 from rnnkit.tasks.forecast.inference import (
     LoadedRun,
     build_forecaster,
@@ -125,12 +125,6 @@ def panel_windows(panel: Panel, config: ForecastDataConfig, part: str, stride: i
                          batch_size=batch_size, num_known=panel.frames[0].num_known, shuffle=shuffle)
 
 
-def series_windows(frame: Frame, config: ForecastDataConfig, part: str, stride: int) -> WindowBatches:
-    origins = window_origins(frame.split, part, config.lookback, config.horizon, stride)
-    return WindowBatches(frame.features, origins, lookback=config.lookback, horizon=config.horizon, num_targets=len(config.targets),
-                         batch_size=256, num_known=frame.num_known, shuffle=False)
-
-
 # -- train ---------------------------------------------------------------------------------------------
 def train(path: str, config: ForecastDataConfig, model_overrides: dict, training: TrainConfig, out: Path) -> dict:
     panel = load_panel(path, config, ("train", "val", "test"))
@@ -171,20 +165,20 @@ def evaluate(loaded: LoadedRun, run_dir: Path, path: str | None, part: str, stri
     config = loaded.data_config
     ids = list(loaded.series)
     panel = load_panel(path or loaded.path, config, (part,), ids, {name: scaler for name, (scaler, _) in loaded.series.items()})
-    pooled, series, windows = error_sums(), {}, 0
+    pooled, series, count = error_sums(), {}, 0
     for name, frame in zip(panel.ids, panel.frames):
-        data = series_windows(frame, config, part, stride)
+        data = windows(frame, config, part, stride, False, 256)
         series[name] = {**evaluate_windows(loaded.of_series(name), data, device, pooled), "windows": len(data.origins)}
         series[name]["beats_persistence"] = series[name]["model"]["mse"] < series[name]["persistence"]["mse"]
-        windows += len(data.origins)
+        count += len(data.origins)
     results = sums_metrics(pooled, loaded.of_series(panel.ids[0]))
-    results.update({"part": part, "windows": windows, "horizon": config.horizon, "lookback": config.lookback, "season": loaded.season,
+    results.update({"part": part, "windows": count, "horizon": config.horizon, "lookback": config.lookback, "season": loaded.season,
                     "targets": list(config.targets), "series": series, "left_out": panel.left_out})
     results["beats_persistence"] = results["model"]["mse_scaled"] < results["persistence"]["mse_scaled"]
     if plot:
         name, frame = panel.ids[0], panel.frames[0]
         stem = Path(path or loaded.path).name.split(".")[0]
-        results["plot"] = str(plot_last_window(loaded.of_series(name), frame, series_windows(frame, config, part, stride),
+        results["plot"] = str(plot_last_window(loaded.of_series(name), frame, windows(frame, config, part, stride, False, 256),
                                                Path(run_dir) / "plots" / f"forecast-{stem}-{part}-{_safe(name)}.png"))
     return results
 
