@@ -184,22 +184,26 @@ def is_months(step) -> bool:
 def time_step(times: np.ndarray):
     """The series' regular step: the most common difference between consecutive timestamps, or for
     series on a month grid (see MonthGrid) that many calendar months, as timedelta64[M]."""
+    return _step_and_grid(times)[0]
+
+
+def _step_and_grid(times: np.ndarray):
+    """(time_step, the MonthGrid or None)."""
     steps = np.diff(times)
     if len(steps) == 0:
         raise ValueError("a series needs at least two time steps")
     grid = MonthGrid.of(times)
     if grid is not None:
-        return np.timedelta64(grid.months, "M")
+        return np.timedelta64(grid.months, "M"), grid
     values, counts = np.unique(steps, return_counts=True)
-    return values[counts.argmax()]
+    return values[counts.argmax()], None
 
 
 def _regularise(times, values, lines, source: str, fill: str | None):
     """Check the spacing is regular; missing steps are an error, or inserted as NaN rows with `fill`."""
     if len(times) < 2:
         return times, values, lines
-    step = time_step(times)
-    grid = MonthGrid.of(times) if is_months(step) else None
+    step, grid = _step_and_grid(times)
     position = MonthGrid.index(times) if grid else times
     unit = grid.months if grid else step
     ratio = np.diff(position) / unit
@@ -294,8 +298,7 @@ def natural_seasons(table: Table) -> tuple[int, ...]:
 
 def future_times(times: np.ndarray, count: int) -> np.ndarray:
     """The `count` timestamps after the last one, at the series' step (calendar months on a month grid)."""
-    step = time_step(times)
-    grid = MonthGrid.of(times) if is_months(step) else None
+    step, grid = _step_and_grid(times)
     if grid is not None:
         return grid.at(MonthGrid.index(times[-1:])[0] + grid.months * np.arange(1, count + 1))
     return times[-1] + step * np.arange(1, count + 1)

@@ -171,7 +171,7 @@ def _detected(texts: list[str], how: TimeParsing, where: _Where) -> tuple[np.nda
     """Find the one layout every value has, then turn its fields into times."""
     name, matches = _layout(texts, where)
     fields = {key: [m.group(key) if key in m.re.groupindex else None for m in matches]
-              for key in ("y", "m", "d", "a", "b", "mon", "H", "M", "S", "f", "ampm", "z")}
+              for key in ("y", "m", "d", "a", "b", "mon", "H", "M", "S", "ampm", "z")}  # fractions of a second are dropped
     notes = []
     if name == "day and month":
         dayfirst, note = _day_order(fields["a"], fields["b"], texts, how.dayfirst, where)

@@ -65,16 +65,14 @@ class ForecasterConfig:
                              f"{self.num_features} features with {self.num_known} known")
         if self.lookback < 1 or self.horizon < 1:
             raise ValueError(f"lookback and horizon must be at least 1; got {self.lookback}, {self.horizon}")
-        q = self.quantiles
-        if self.distribution == "quantile" and (not q or not all(0 < v < 1 for v in q) or any(a >= b for a, b in zip(q, q[1:]))):
-            raise ValueError(f"quantiles must be increasing numbers in (0, 1); got {q}")
+        check_quantiles(self)
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1]; got {self.teacher_forcing}")
 
     @property
     def num_params(self) -> int:
         """Outputs per target and step: 1 (point), 2 (mean, scale) or one per quantile."""
-        return {"point": 1, "gaussian": 2, "quantile": len(self.quantiles)}[self.distribution]
+        return num_params(self)
 
 
 @dataclass
@@ -178,13 +176,7 @@ class Forecaster(nn.Module):
         return torch.cat(outputs, dim=1)
 
     def _shift(self, params: Tensor, anchor: Tensor | None) -> Tensor:
-        """Add `anchor` (B, 1 or H, D) to the location parameters (not to a Gaussian's scale)."""
-        if anchor is None:
-            return params
-        shift = anchor.unsqueeze(-1)  # (B, 1 or H, D, 1)
-        if self.config.distribution == "gaussian":
-            return torch.cat([params[..., :1] + shift, params[..., 1:]], dim=-1)
-        return params + shift
+        return params if anchor is None else shift_location(self.config, params, anchor)
 
     def _point(self, params: Tensor) -> Tensor:
         return point_forecast(self.config, params)
@@ -199,6 +191,25 @@ class Forecaster(nn.Module):
 
 
 # -- the output distributions, shared by every forecaster (config: distribution, quantiles) ------------------
+def check_quantiles(config) -> None:
+    q = config.quantiles
+    if config.distribution == "quantile" and (not q or not all(0 < v < 1 for v in q) or any(a >= b for a, b in zip(q, q[1:]))):
+        raise ValueError(f"quantiles must be increasing numbers in (0, 1); got {q}")
+
+
+def num_params(config) -> int:
+    """Outputs per target and step: 1 (point), 2 (mean, scale) or one per quantile."""
+    return {"point": 1, "gaussian": 2, "quantile": len(config.quantiles)}[config.distribution]
+
+
+def shift_location(config, params: Tensor, anchor: Tensor) -> Tensor:
+    """Add `anchor` (B, 1 or H, D) to the location parameters (B, H, D, P), not to a Gaussian's scale."""
+    shift = anchor.unsqueeze(-1)  # (B, 1 or H, D, 1)
+    if config.distribution == "gaussian":
+        return torch.cat([params[..., :1] + shift, params[..., 1:]], dim=-1)
+    return params + shift
+
+
 def revin_outputs(revin: RevIN, config, params: Tensor, stats) -> Tensor:
     """Distribution parameters (B, H, D, P) on RevIN's normalised scale -> the inputs' scale: the
     locations (every quantile) through revin.denormalise; a Gaussian's raw scale so that _scale()

@@ -17,7 +17,16 @@ from torch import Tensor, nn
 
 from rnnkit.layers import RECURRENT_LAYERS, check_regularisers, recurrent_layer
 from rnnkit.layers.revin import RevIN
-from rnnkit.models.forecaster import DISTRIBUTIONS, Forecast, distribution_forecast, distribution_loss, revin_outputs
+from rnnkit.models.forecaster import (
+    DISTRIBUTIONS,
+    Forecast,
+    check_quantiles,
+    distribution_forecast,
+    distribution_loss,
+    num_params,
+    revin_outputs,
+    shift_location,
+)
 from rnnkit.ops.state import map_state
 
 
@@ -62,13 +71,11 @@ class SegRNNConfig:
                              "choose --segment or --lookback so that it does")
         if self.horizon < 1 or self.hidden_size < 2:
             raise ValueError(f"horizon must be at least 1 and hidden_size at least 2; got {self.horizon}, {self.hidden_size}")
-        q = self.quantiles
-        if self.distribution == "quantile" and (not q or not all(0 < v < 1 for v in q) or any(a >= b for a, b in zip(q, q[1:]))):
-            raise ValueError(f"quantiles must be increasing numbers in (0, 1); got {q}")
+        check_quantiles(self)
 
     @property
     def num_params(self) -> int:
-        return {"point": 1, "gaussian": 2, "quantile": len(self.quantiles)}[self.distribution]
+        return num_params(self)
 
     @property
     def segments(self) -> tuple[int, int]:
@@ -135,7 +142,7 @@ class SegRNN(nn.Module):
         values = self.output(self.dropout(decoded[:, 0]))  # (B D m, w P)
         params = values.view(batch, c.num_targets, m * c.segment, c.num_params)[:, :, : c.horizon].transpose(1, 2)
         if anchor is not None:
-            params = _shift(params, anchor, c.distribution)
+            params = shift_location(c, params, anchor)
         return params if stats is None else revin_outputs(self.revin, c, params, stats)
 
     def loss(self, params: Tensor, targets: Tensor) -> Tensor:
@@ -144,10 +151,3 @@ class SegRNN(nn.Module):
     def forecast(self, params: Tensor, level: float = 0.9) -> Forecast:
         return distribution_forecast(self.config, params, level)
 
-
-def _shift(params: Tensor, anchor: Tensor, distribution: str) -> Tensor:
-    """Add the anchor (B, 1, D) to the location parameters (not to a Gaussian's scale)."""
-    shift = anchor.unsqueeze(-1)
-    if distribution == "gaussian":
-        return torch.cat([params[..., :1] + shift, params[..., 1:]], dim=-1)
-    return params + shift

@@ -40,11 +40,7 @@ def train(path: str, data_config: ForecastDataConfig, model_overrides: dict, tra
         return panel.train(path, data_config, model_overrides, training, out)
     frame = load_frame(path, data_config)
     train_data = windows(frame, data_config, "train", data_config.stride, True, data_config.batch_size)
-    targets = len(data_config.targets)
-    season = data_config.season or infer_season(frame.features[: frame.split.train_end, :targets], data_config.lookback,
-                                                natural_seasons(frame.table))
-    shape = dict(num_features=len(frame.names), num_targets=targets, lookback=data_config.lookback, horizon=data_config.horizon,
-                 num_known=frame.num_known)
+    season, shape = season_and_shape(frame, data_config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     linear = fit_linear_baseline(frame, data_config)
@@ -54,6 +50,16 @@ def train(path: str, data_config: ForecastDataConfig, model_overrides: dict, tra
     seed_everything(training.seed)  # the initial weights follow --seed
     val = windows(frame, data_config, "val", 1, False, 256)
     return fit_forecaster(build_forecaster(model_overrides, **shape), train_data, val, training, out, artifacts=artifacts)
+
+
+def season_and_shape(frame: Frame, config: ForecastDataConfig) -> tuple[int, dict]:
+    """(the seasonal-naive season, from the frame's training rows unless configured; the model's
+    sizes: num_features, num_targets, lookback, horizon, num_known)."""
+    targets = len(config.targets)
+    season = config.season or infer_season(frame.features[: frame.split.train_end, :targets], config.lookback,
+                                           natural_seasons(frame.table))
+    return season, dict(num_features=len(frame.names), num_targets=targets, lookback=config.lookback, horizon=config.horizon,
+                        num_known=frame.num_known)
 
 
 def resume(out: Path, overrides: dict) -> dict:

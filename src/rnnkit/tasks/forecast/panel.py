@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import save_file
 
-from rnnkit.data.timeseries import natural_seasons, read_rows, split_series
+from rnnkit.data.timeseries import read_rows, split_series
 from rnnkit.data.windows import Scaler, WindowBatches, window_origins
-from rnnkit.models.baselines import infer_season
-from rnnkit.tasks.forecast.core import fit_forecaster, fit_linear_baseline
+from rnnkit.tasks.forecast.core import fit_forecaster, fit_linear_baseline, season_and_shape
 from rnnkit.tasks.forecast.frames import ForecastDataConfig, Frame, make_frame, windows
 from rnnkit.tasks.forecast.inference import (
     LoadedRun,
@@ -129,12 +128,8 @@ def panel_windows(panel: Panel, config: ForecastDataConfig, part: str, stride: i
 def train(path: str, config: ForecastDataConfig, model_overrides: dict, training: TrainConfig, out: Path) -> dict:
     panel = load_panel(path, config, ("train", "val", "test"))
     train_data = panel_windows(panel, config, "train", config.stride, True, config.batch_size)
-    targets = len(config.targets)
     longest = max(panel.frames, key=lambda frame: frame.split.train_end)
-    season = config.season or infer_season(longest.features[: longest.split.train_end, :targets], config.lookback,
-                                           natural_seasons(longest.table))
-    shape = dict(num_features=len(longest.names), num_targets=targets, lookback=config.lookback, horizon=config.horizon,
-                 num_known=longest.num_known)
+    season, shape = season_and_shape(longest, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     weights = {}
