@@ -1,6 +1,7 @@
 """Layers that run cells over time (RNN, LSTM, GRU; stacked, bidirectional, lengths, two kernels)
 attention over sequences, a convolutional front end, SpecAugment masking, GRU-D over time, ConvLSTM over clips,
-layer-normalised LSTM and GRU, minGRU and minLSTM with a parallel scan, and dropout locked over time."""
+layer-normalised LSTM and GRU, minGRU and minLSTM with a parallel scan, dropout locked over time, and the
+transformer they are measured against."""
 
 from rnnkit.layers.attention import AdditiveAttention, Attention, AttentionPooling, DotAttention, GeneralAttention
 from rnnkit.layers.classic import GRU, LSTM, RNN
@@ -13,6 +14,7 @@ from rnnkit.layers.minimal import MinGRU, MinLSTM
 from rnnkit.layers.recurrent import REGULARISERS, KernelChoice, RecurrentLayer
 from rnnkit.layers.revin import RevIN
 from rnnkit.layers.specaugment import SpecAugment
+from rnnkit.layers.transformer import Transformer
 
 # The one mapping from a cell name (as on the command line and in configs) to its layer class.
 RECURRENT_LAYERS = {
@@ -49,5 +51,5 @@ def carries_cell_state(cell: str) -> bool:
 __all__ = [
     "RECURRENT_LAYERS", "REGULARISERS", "carries_cell_state", "check_regularisers", "recurrent_layer",
     "GRU", "GRUD", "LSTM", "RNN", "AdditiveAttention", "Attention", "AttentionPooling", "DotAttention",
-    "ConvFrontEnd", "ConvLSTM", "LayerNormGRU", "LayerNormLSTM", "LockedDropout", "MinGRU", "MinLSTM", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer", "RevIN", "SpecAugment",
+    "ConvFrontEnd", "ConvLSTM", "LayerNormGRU", "LayerNormLSTM", "LockedDropout", "MinGRU", "MinLSTM", "GeneralAttention", "KernelChoice", "MaskedBatchNorm1d", "RecurrentLayer", "RevIN", "SpecAugment", "Transformer",
 ]

@@ -17,8 +17,10 @@ State = Any  # a Tensor or a (named) tuple of States
 
 
 def map_state(fn: Callable[..., Tensor], *states: State) -> State:
-    """Apply `fn` leaf by leaf across states of the same structure."""
+    """Apply `fn` leaf by leaf across states of the same structure; None (no state) stays None."""
     first = states[0]
+    if first is None:
+        return None
     if isinstance(first, Tensor):
         return fn(*states)
     parts = [map_state(fn, *group) for group in zip(*states)]
@@ -27,6 +29,8 @@ def map_state(fn: Callable[..., Tensor], *states: State) -> State:
 
 def state_leaves(state: State) -> tuple[Tensor, ...]:
     """The tensors of a state, depth first."""
+    if state is None:
+        return ()
     if isinstance(state, Tensor):
         return (state,)
     return tuple(leaf for part in state for leaf in state_leaves(part))
