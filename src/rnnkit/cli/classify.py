@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 from rnnkit.cli.common import (
+    add_model_flags,
     add_training_flags,
     clear_run_dir,
     model_overrides,
     regulariser_overrides,
     report_stop,
     training_overrides,
+    transformer_overrides,
 )
 from rnnkit.tasks import classify
 
@@ -50,6 +52,8 @@ def add_parser(subparsers) -> None:
                        help="text: first train the embedding and RNN as a language model on the training texts for N epochs")
     train.add_argument("--word-dropout", type=float, help="text: chance of replacing a token by <unk> while training (default 0)")
     train.add_argument("--class-weights", choices=["none", "balanced"], default="none")
+    add_model_flags(train, {"rnn": "a recurrent encoder of --cell (default)",
+                            "transformer": "a transformer encoder, pooled the same way (the baseline)"})
     add_training_flags(train)
     train.set_defaults(run=_classify_train)
 
@@ -101,6 +105,7 @@ def _classify_train(args) -> int:
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
                                    "embedding_size": "embedding_size", "bidirectional": "bidirectional", "pooling": "pooling",
                                    "conv_layers": "conv_layers", "conv_kernel": "conv_kernel", "word_dropout": "word_dropout"})
+    model.update(transformer_overrides(args))
     model.update(regulariser_overrides(args))
     out = args.out or Path("runs") / "classify"
     if args.overwrite:

@@ -49,6 +49,22 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def add_model_flags(parser: argparse.ArgumentParser, models: dict[str, str]) -> None:
+    """--model (the task's mapping of model names, each with its help) and the transformer's sizes."""
+    parser.add_argument("--model", choices=list(models), help="; ".join(f"{name}: {text}" for name, text in models.items()))
+    group = parser.add_argument_group("transformer (--model transformer; --num-layers and --dropout apply too)")
+    group.add_argument("--d-model", type=int, help="width of every block (default: the task's)")
+    group.add_argument("--num-heads", type=int, help="attention heads; must divide --d-model")
+    group.add_argument("--ff-size", type=int, help="feed-forward width (default 4 x --d-model)")
+    group.add_argument("--positions", choices=["learned", "sinusoidal"], help="position encodings")
+
+
+def transformer_overrides(args) -> dict:
+    """The model config fields --model and the transformer flags set."""
+    return model_overrides(args, {"model": "model", "d_model": "d_model", "num_heads": "num_heads", "ff_size": "ff_size",
+                                  "positions": "positions"})
+
+
 def training_overrides(args) -> dict:
     """TrainConfig fields the flags set."""
     names = {"seed": "seed", "epochs": "epochs", "max_steps": "max_steps", "lr": "lr", "optimizer": "optimizer",

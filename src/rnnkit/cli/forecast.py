@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.cli.common import (
+    add_model_flags,
     add_training_flags,
     clear_run_dir,
     model_overrides,
     regulariser_overrides,
     report_stop,
     training_overrides,
+    transformer_overrides,
 )
 from rnnkit.data.timeseries import write_example, write_panel_example
 from rnnkit.tasks import forecast
@@ -62,8 +64,10 @@ def add_parser(subparsers) -> None:
     train.add_argument("--fill", choices=["ffill", "interpolate"], help="fill NaNs and missing time steps (else they are errors)")
     train.add_argument("--season", type=int, help="season length for the seasonal-naive baseline (default: inferred)")
     train.add_argument("--level", type=float, default=0.9, help="prediction-interval level of a Gaussian head (default 0.9)")
-    train.add_argument("--model", choices=["rnn", "segrnn"], help="rnn: an RNN over the steps (default); segrnn: an RNN over "
-                       "segments of the lookback, decoded in parallel, one channel at a time (Lin et al. 2023)")
+    add_model_flags(train, {
+        "rnn": "an RNN over the steps (default)",
+        "segrnn": "an RNN over segments of the lookback, decoded in parallel, one channel at a time (Lin et al. 2023)",
+        "transformer": "a transformer encoder over the window's steps, the future ones read as queries (the baseline)"})
     train.add_argument("--segment", type=int, help="segrnn: steps per segment; must divide --lookback (default 24)")
     train.add_argument("--revin", action="store_true", help="normalise each window by its own lookback mean and spread, undone on "
                        "the forecast (RevIN, Kim et al. 2022)")
@@ -146,7 +150,8 @@ def _train(args) -> int:
         **({"batch_size": args.batch_size} if args.batch_size else {}),
     )
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
-                                   "head": "head", "teacher_forcing": "teacher_forcing", "model": "model", "segment": "segment"})
+                                   "head": "head", "teacher_forcing": "teacher_forcing", "segment": "segment"})
+    model.update(transformer_overrides(args))
     model.update(regulariser_overrides(args))
     if args.loss is not None:
         model["distribution"] = {"mse": "point", "gaussian": "gaussian", "quantile": "quantile"}[args.loss]

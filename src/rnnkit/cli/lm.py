@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 from rnnkit.cli.common import (
+    add_model_flags,
     add_training_flags,
     clear_run_dir,
     model_overrides,
     regulariser_overrides,
     regularisers,
     training_overrides,
+    transformer_overrides,
 )
 from rnnkit.tasks import lm
 from rnnkit.training import TrainConfig
@@ -31,6 +33,7 @@ def add_parser(subparsers) -> None:
                              epilog="examples:\n"
                              "  rnnkit lm train --preset tiny --out runs/lm\n"
                              "  rnnkit lm train --data books/ --tokenizer word --min-freq 3 --preset small --out runs/books\n"
+                             "  rnnkit lm train --model transformer --out runs/gpt   (the transformer preset)\n"
                              "  rnnkit lm train --resume runs/books --epochs 20")
     train.add_argument("--data", nargs="+", help="UTF-8 text files or directories of them (.txt, .md, .rst, .gz)")
     train.add_argument("--tokenizer", choices=["char", "word", "bpe"], default="char")
@@ -39,9 +42,12 @@ def add_parser(subparsers) -> None:
     train.add_argument("--bpe-vocab-size", type=int, default=2000)
     train.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict",
                        help="what to do with bytes that are not UTF-8 (default: stop and say where)")
-    train.add_argument("--bptt", type=int, help="truncated-BPTT chunk length in tokens")
+    train.add_argument("--bptt", type=int, help="truncated-BPTT chunk length in tokens (a transformer's context: it reads "
+                       "each chunk on its own)")
     train.add_argument("--embedding-size", type=int)
     train.add_argument("--tie-weights", action="store_true", help="share input embedding and output weights")
+    add_model_flags(train, {"rnn": "a recurrent network of --cell (default)",
+                            "transformer": "a decoder-only transformer (the baseline; its preset is 'transformer')"})
     add_training_flags(train)
     train.set_defaults(run=_lm_train)
 
@@ -69,14 +75,18 @@ def _lm_train(args) -> int:
         summary = lm.resume(args.resume, training_overrides(args))
         out = args.resume
     else:
-        preset = lm.preset_configs(args.preset or "tiny")
+        preset = lm.preset_configs(args.preset or ("transformer" if args.model == "transformer" else "tiny"))
         data = {**preset.data, **model_overrides(args, {"bptt": "bptt", "batch_size": "batch_size"})}
         data_config = lm.LMDataConfig(
             paths=tuple(args.data or ()), tokenizer=args.tokenizer, lowercase=args.lowercase, min_freq=args.min_freq,
             bpe_vocab_size=args.bpe_vocab_size, encoding_errors=args.encoding_errors, **data,
         )
-        model = {**preset.model, **model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers",
-                                                          "dropout": "dropout", "embedding_size": "embedding_size"})}
+        family = args.model or preset.model.get("model", "rnn")
+        # a preset's model settings apply to its own kind of model; its training and batching to any
+        model = {**(preset.model if preset.model.get("model", "rnn") == family else {}), "model": family,
+                 **model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers",
+                                          "dropout": "dropout", "embedding_size": "embedding_size"}),
+                 **transformer_overrides(args)}
         if regulariser_overrides(args):  # on top of the preset's, not instead of them
             model["regularisers"] = {**preset.model.get("regularisers", {}), **regularisers(args)}
         if args.tie_weights:

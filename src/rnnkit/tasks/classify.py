@@ -1,5 +1,5 @@
 """Sequence classification: sentiment and topics from text, gestures and heartbeats from numeric
-series. Reads the data, builds a SequenceClassifier, trains it with the shared loop, and evaluates
+series. Reads the data, builds a classifier (an RNN, or the transformer baseline), trains it with the shared loop, and evaluates
 and predicts from a run directory.
 
 Text: CSV/TSV with named columns or label/text line formats (data.labelled_text), tokenized by words,
@@ -23,7 +23,14 @@ from rnnkit.data import PaddedBatches, tokenizer_from_dict
 from rnnkit.data.labelled_text import read_labelled_text, read_unlabelled_text
 from rnnkit.data.series import Series, Standardizer, fill_missing, read_series
 from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
-from rnnkit.models import LanguageModelPretraining, SequenceClassifier, SequenceClassifierConfig
+from rnnkit.models import (
+    LanguageModelPretraining,
+    SequenceClassifier,
+    SequenceClassifierConfig,
+    TransformerClassifier,
+    TransformerClassifierConfig,
+)
+from rnnkit.models.choice import build_model, model_from_description
 from rnnkit.training import TrainConfig, fit
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
@@ -65,10 +72,16 @@ class ClassifyDataConfig:
             raise ValueError(f"val_fraction must be in [0, 1) (0: no validation, keep the last weights); got {self.val_fraction}")
 
 
-# Defaults per kind of input; flags override any of them.
-MODEL_DEFAULTS = {
-    "text": dict(embedding_size=128, cell="lstm", hidden_size=128, bidirectional=True, pooling="max", dropout=0.5),
-    "numeric": dict(embedding_size=64, cell="lstm", hidden_size=64, bidirectional=True, pooling="mean", dropout=0.2),
+# The one mapping from --model names to classifiers: (class, config class, defaults per kind of input).
+CLASSIFIERS = {
+    "rnn": (SequenceClassifier, SequenceClassifierConfig, {
+        "text": dict(embedding_size=128, cell="lstm", hidden_size=128, bidirectional=True, pooling="max", dropout=0.5),
+        "numeric": dict(embedding_size=64, cell="lstm", hidden_size=64, bidirectional=True, pooling="mean", dropout=0.2),
+    }),
+    "transformer": (TransformerClassifier, TransformerClassifierConfig, {
+        "text": dict(d_model=128, num_layers=2, num_heads=4, pooling="mean", dropout=0.1),
+        "numeric": dict(d_model=64, num_layers=2, num_heads=4, pooling="mean", dropout=0.1),
+    }),
 }
 TRAIN_DEFAULTS = {
     "text": dict(epochs=8, lr=2e-3, clip_norm=5.0, monitor="val_accuracy", monitor_mode="max"),
@@ -223,10 +236,16 @@ def train(train_path: str, val_path: str | None, test_path: str | None, data_con
     training = TrainConfig(**{**TRAIN_DEFAULTS[input_kind(train_path, data_config.input)], **train_overrides})
     data = prepare(train_path, val_path, data_config, training.seed)
     kind = data.encoder.kind
-    config = SequenceClassifierConfig(num_classes=len(data.names), **data.encoder.input_size, **{**MODEL_DEFAULTS[kind], **model_overrides})
+    family = model_overrides.get("model") or "rnn"
+    if family not in CLASSIFIERS:
+        raise ValueError(f"model must be one of {', '.join(CLASSIFIERS)}; got {family!r}")
+    if data_config.pretrain_epochs and family != "rnn":
+        raise ValueError("--pretrain-epochs trains an RNN classifier's layers as a language model; it needs --model rnn")
+    model_class, config_class, defaults = CLASSIFIERS[family]
+    choice = {family: (model_class, config_class, defaults[kind])}
     weights = class_weights(data.train.targets, len(data.names)) if data_config.class_weights == "balanced" else None
     seed_everything(training.seed)  # the initial weights follow --seed
-    model = SequenceClassifier.from_config(config)
+    model = build_model(choice, {**model_overrides, "model": family}, num_classes=len(data.names), **data.encoder.input_size)
     pretrain_loss = pretrain(model, data.train, data_config.pretrain_epochs, training) if data_config.pretrain_epochs else None
     artifacts = {"labels": {"names": data.names}, "encoder": data.encoder.to_dict(),
                  "classify": {"data": asdict(data_config), "paths": {"train": train_path, "val": val_path, "test": test_path},
@@ -258,7 +277,7 @@ def resume(out: Path, overrides: dict) -> dict:
     paths = saved["paths"]
     data = prepare(paths["train"], paths["val"], config, training.seed, encoder, names)
     weights = torch.tensor(saved["class_weights"]) if saved["class_weights"] is not None else None
-    model = SequenceClassifier.from_config(SequenceClassifierConfig(**run["model"]["config"]))
+    model = model_from_description(CLASSIFIERS, run["model"])
     return _fit(model, data, training, weights, out, paths["test"], config, resume=True)
 
 
@@ -322,7 +341,7 @@ def evaluate_batches(model, data: PaddedBatches, names: list[str], device) -> di
 def load_run(run_dir: Path, device="cpu"):
     """(model, encoder, class names, saved data config) of a trained run (best checkpoint, else last)."""
     run = read_run(run_dir, TASK)
-    model = SequenceClassifier.from_config(SequenceClassifierConfig(**run["model"]["config"]))
+    model = model_from_description(CLASSIFIERS, run["model"])
     load_trained_weights(run_dir, model)
     saved_data = read_json(Path(run_dir) / "classify.json")
     names = read_json(Path(run_dir) / "labels.json")["names"]

@@ -1,5 +1,6 @@
 """Language modelling and text generation: tokenize a corpus, train a recurrent language model with
-truncated BPTT, evaluate perplexity and bits per character, generate text token by token.
+truncated BPTT (or the transformer baseline on windows of the same length), evaluate perplexity and
+bits per character, generate text token by token.
 
 Data: the user's UTF-8 files (each split 90/10 into train/validation by characters), or, with no
 files, the English reference text embedded in Python (see data.text.embedded_corpus), split by
@@ -18,7 +19,8 @@ import torch
 
 from rnnkit.data import Document, StreamBatches, embedded_corpus, read_documents, tokenizer_from_dict
 from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
-from rnnkit.models import LanguageModel, LanguageModelConfig
+from rnnkit.models import LanguageModel, LanguageModelConfig, TransformerLanguageModel, TransformerLanguageModelConfig
+from rnnkit.models.choice import build_model, model_from_description
 from rnnkit.training import TrainConfig, evaluate, fit, masked_cross_entropy, model_loss
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
@@ -27,6 +29,12 @@ from rnnkit.training.state import seed_everything
 
 TASK = "lm"
 LOSS = model_loss(masked_cross_entropy)
+
+# The one mapping from --model names to language models: (class, config class, defaults).
+LANGUAGE_MODELS = {
+    "rnn": (LanguageModel, LanguageModelConfig, {}),
+    "transformer": (TransformerLanguageModel, TransformerLanguageModelConfig, {}),
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,14 @@ PRESETS = {
         training=dict(epochs=20, lr=2e-3, clip_norm=0.25, schedule="cosine", warmup_steps=200, eval_every=500,
                       weight_decay=1.2e-6),
         data=dict(bptt=150, batch_size=32),
+    ),
+    "transformer": Preset(
+        "the transformer baseline (--model transformer): nanoGPT's CPU recipe, 4 blocks of 128 with 4 heads, windows of 64 "
+        "tokens; a few minutes on 2 CPU cores",
+        model=dict(model="transformer", d_model=128, num_layers=4, num_heads=4, dropout=0.0),
+        training=dict(epochs=15, max_steps=2000, lr=1e-3, clip_norm=1.0, schedule="cosine", warmup_steps=100, eval_every=500,
+                      optimizer="adamw", weight_decay=0.1),
+        data=dict(bptt=64, batch_size=12),
     ),
 }
 
@@ -175,7 +191,9 @@ def train(data_config: LMDataConfig, model_config: dict, train_config: TrainConf
     train_docs, val_docs, description = load_splits(data_config)
     tokenizer = build_tokenizer(data_config, [d.text for d in train_docs])
     seed_everything(train_config.seed)  # the initial weights follow --seed
-    model = LanguageModel.from_config(LanguageModelConfig(vocab_size=tokenizer.vocab_size, **model_config))
+    if model_config.get("model") == "transformer":  # its context is the training window unless told otherwise
+        model_config = {"max_len": data_config.bptt, **model_config}
+    model = build_model(LANGUAGE_MODELS, model_config, vocab_size=tokenizer.vocab_size)
     artifacts = {"vocab": tokenizer.to_dict(), "lm": {"data": asdict(data_config), "corpus": description}}
     return _fit(model, tokenizer, data_config, train_config, out, description, artifacts=artifacts, callbacks=callbacks)
 
@@ -186,7 +204,7 @@ def resume(out: Path, overrides: dict) -> dict:
     lm = read_json(Path(out) / "lm.json")
     data_config = LMDataConfig(**{**lm["data"], "paths": tuple(lm["data"]["paths"])})
     train_config = TrainConfig.from_dict({**run["training"], **overrides})
-    model = LanguageModel.from_config(LanguageModelConfig(**run["model"]["config"]))
+    model = model_from_description(LANGUAGE_MODELS, run["model"])
     return _fit(model, load_tokenizer(out), data_config, train_config, out, lm["corpus"], resume=True)
 
 
@@ -219,10 +237,10 @@ def load_tokenizer(run_dir: Path):
     return tokenizer_from_dict(read_json(Path(run_dir) / "vocab.json"))
 
 
-def load_model(run_dir: Path, device="cpu") -> tuple[LanguageModel, object]:
+def load_model(run_dir: Path, device="cpu"):
     """The trained model (best checkpoint, else last) and its tokenizer."""
     run = read_run(run_dir, TASK)
-    model = LanguageModel.from_config(LanguageModelConfig(**run["model"]["config"]))
+    model = model_from_description(LANGUAGE_MODELS, run["model"])
     load_trained_weights(run_dir, model)
     return model.to(device).eval(), load_tokenizer(run_dir)
 
@@ -256,7 +274,7 @@ def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None, gen
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
-def generate_ids(model: LanguageModel, prompt: list[int], max_tokens: int, temperature: float = 1.0,
+def generate_ids(model, prompt: list[int], max_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, seed: int = 0) -> Iterator[int]:
     """Token ids after `prompt`, one at a time: the prompt is read once, then each new token is one
     step of the model with the carried state (constant work per token). <unk> is never generated."""
@@ -299,4 +317,4 @@ def preset_configs(name: str) -> Preset:
     return PRESETS[name]
 
 
-__all__ = ["LMDataConfig", "PRESETS", "evaluate_run", "generate", "generate_ids", "load_model", "preset_configs", "resume", "train"]
+__all__ = ["LANGUAGE_MODELS", "LMDataConfig", "PRESETS", "evaluate_run", "generate", "generate_ids", "load_model", "preset_configs", "resume", "train"]

@@ -5,7 +5,7 @@ prediction intervals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,10 @@ from rnnkit.data.timeseries import (
 )
 from rnnkit.data.windows import Scaler, WindowBatches
 from rnnkit.models.baselines import LinearBaseline, persistence, seasonal_naive
+from rnnkit.models.choice import build_model, model_from_description
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.segrnn import SegRNN, SegRNNConfig
+from rnnkit.models.transformer_forecaster import TransformerForecaster, TransformerForecasterConfig
 from rnnkit.tasks.forecast.frames import TASK, ForecastDataConfig, Frame, load_frame, windows
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
@@ -39,34 +41,20 @@ BASELINES = ("persistence", "seasonal_naive", "linear")
 FORECASTERS = {
     "rnn": (Forecaster, ForecasterConfig, dict(cell="lstm", hidden_size=64, num_layers=1, dropout=0.1, head="direct", distribution="point")),
     "segrnn": (SegRNN, SegRNNConfig, dict(segment=24, cell="gru", hidden_size=256, dropout=0.1, distribution="point")),
+    "transformer": (TransformerForecaster, TransformerForecasterConfig, dict(d_model=64, num_layers=2, num_heads=4, dropout=0.1,
+                                                                             distribution="point")),
 }
 
 
 def build_forecaster(overrides: dict, **shape) -> nn.Module:
     """The forecaster named by overrides["model"] (default rnn), its defaults updated by the other
     `overrides`; `shape` gives num_features, num_targets, lookback, horizon and num_known."""
-    values = dict(overrides)
-    kind = values.pop("model", "rnn")
-    if kind not in FORECASTERS:
-        raise ValueError(f"model must be one of {sorted(FORECASTERS)}; got {kind!r}")
-    model_class, config_class, defaults = FORECASTERS[kind]
-    known = {f.name for f in fields(config_class)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        flags = ", ".join(f"--{name.replace('_', '-')}" for name in unknown)
-        raise ValueError(f"--model {kind} has no option {flags}; leave it out, or use the model that has it")
-    return model_class.from_config(config_class(**shape, **{**defaults, **values}))
+    return build_model(FORECASTERS, overrides, **shape)
 
 
 def model_from_run(run: dict) -> nn.Module:
     """The forecaster described in run.json, with freshly initialised weights."""
-    saved = run["model"]
-    for model_class, config_class, _ in FORECASTERS.values():
-        if saved["class"].rsplit(".", 1)[-1] == model_class.__qualname__:
-            values = dict(saved["config"])
-            values["quantiles"] = tuple(values["quantiles"])  # JSON gave the tuple back as a list
-            return model_class.from_config(config_class(**values))
-    raise ValueError(f"run.json names the model {saved['class']!r}, which this rnnkit does not know")
+    return model_from_description(FORECASTERS, run["model"])
 
 
 @dataclass
