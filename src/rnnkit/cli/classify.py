@@ -11,11 +11,11 @@ from rnnkit.cli.common import (
     add_model_flags,
     add_training_flags,
     clear_run_dir,
+    model_choice_overrides,
     model_overrides,
     regulariser_overrides,
     report_stop,
     training_overrides,
-    transformer_overrides,
 )
 from rnnkit.tasks import classify
 
@@ -105,7 +105,7 @@ def _classify_train(args) -> int:
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
                                    "embedding_size": "embedding_size", "bidirectional": "bidirectional", "pooling": "pooling",
                                    "conv_layers": "conv_layers", "conv_kernel": "conv_kernel", "word_dropout": "word_dropout"})
-    model.update(transformer_overrides(args))
+    model.update(model_choice_overrides(args))
     model.update(regulariser_overrides(args))
     out = args.out or Path("runs") / "classify"
     if args.overwrite:

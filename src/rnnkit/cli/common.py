@@ -20,6 +20,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int)
     group.add_argument("--epochs", type=int)
     group.add_argument("--max-steps", type=int)
+    group.add_argument("--max-minutes", type=float, metavar="M",
+                       help="stop after M minutes of training, validation included (the schedule still spans the steps)")
     group.add_argument("--batch-size", type=int)
     group.add_argument("--lr", type=float)
     group.add_argument("--optimizer", choices=OPTIMIZERS)
@@ -52,6 +54,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
 def add_model_flags(parser: argparse.ArgumentParser, models: dict[str, str]) -> None:
     """--model (the task's mapping of model names, each with its help) and the transformer's sizes."""
     parser.add_argument("--model", choices=list(models), help="; ".join(f"{name}: {text}" for name, text in models.items()))
+    parser.add_argument("--params", type=int, metavar="N", help="size the model's width (--hidden-size, or --d-model for a "
+                        "transformer) to about N parameters, other settings kept")
     group = parser.add_argument_group("transformer (--model transformer; --num-layers and --dropout apply too)")
     group.add_argument("--d-model", type=int, help="width of every block (default: the task's)")
     group.add_argument("--num-heads", type=int, help="attention heads; must divide --d-model")
@@ -59,9 +63,9 @@ def add_model_flags(parser: argparse.ArgumentParser, models: dict[str, str]) -> 
     group.add_argument("--positions", choices=["learned", "sinusoidal"], help="position encodings")
 
 
-def transformer_overrides(args) -> dict:
-    """The model config fields --model and the transformer flags set."""
-    return model_overrides(args, {"model": "model", "d_model": "d_model", "num_heads": "num_heads", "ff_size": "ff_size",
+def model_choice_overrides(args) -> dict:
+    """The model config fields --model, --params and the transformer flags set."""
+    return model_overrides(args, {"model": "model", "params": "params", "d_model": "d_model", "num_heads": "num_heads", "ff_size": "ff_size",
                                   "positions": "positions"})
 
 
@@ -69,7 +73,8 @@ def training_overrides(args) -> dict:
     """TrainConfig fields the flags set."""
     names = {"seed": "seed", "epochs": "epochs", "max_steps": "max_steps", "lr": "lr", "optimizer": "optimizer",
              "clip": "clip_norm", "eval_every": "eval_every", "weight_decay": "weight_decay", "schedule": "schedule",
-             "warmup_steps": "warmup_steps", "early_stopping": "early_stopping", "checkpoint_every": "checkpoint_every"}
+             "warmup_steps": "warmup_steps", "early_stopping": "early_stopping", "checkpoint_every": "checkpoint_every",
+             "max_minutes": "max_minutes"}
     values = {field: getattr(args, flag) for flag, field in names.items() if getattr(args, flag) is not None}
     if args.checkpoint_minutes is not None:
         values["checkpoint_minutes"] = args.checkpoint_minutes or None

@@ -13,11 +13,11 @@ from rnnkit.cli.common import (
     add_model_flags,
     add_training_flags,
     clear_run_dir,
+    model_choice_overrides,
     model_overrides,
     regulariser_overrides,
     report_stop,
     training_overrides,
-    transformer_overrides,
 )
 from rnnkit.data.timeseries import write_example, write_panel_example
 from rnnkit.tasks import forecast
@@ -151,7 +151,7 @@ def _train(args) -> int:
     )
     model = model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout",
                                    "head": "head", "teacher_forcing": "teacher_forcing", "segment": "segment"})
-    model.update(transformer_overrides(args))
+    model.update(model_choice_overrides(args))
     model.update(regulariser_overrides(args))
     if args.loss is not None:
         model["distribution"] = {"mse": "point", "gaussian": "gaussian", "quantile": "quantile"}[args.loss]

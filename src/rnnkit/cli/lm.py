@@ -11,11 +11,11 @@ from rnnkit.cli.common import (
     add_model_flags,
     add_training_flags,
     clear_run_dir,
+    model_choice_overrides,
     model_overrides,
     regulariser_overrides,
     regularisers,
     training_overrides,
-    transformer_overrides,
 )
 from rnnkit.tasks import lm
 from rnnkit.training import TrainConfig
@@ -86,7 +86,7 @@ def _lm_train(args) -> int:
         model = {**(preset.model if preset.model.get("model", "rnn") == family else {}), "model": family,
                  **model_overrides(args, {"cell": "cell", "hidden_size": "hidden_size", "num_layers": "num_layers",
                                           "dropout": "dropout", "embedding_size": "embedding_size"}),
-                 **transformer_overrides(args)}
+                 **model_choice_overrides(args)}
         if regulariser_overrides(args):  # on top of the preset's, not instead of them
             model["regularisers"] = {**preset.model.get("regularisers", {}), **regularisers(args)}
         if args.tie_weights:

@@ -36,7 +36,7 @@ from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.metrics import classification_metrics
 from rnnkit.training.plots import plot_confusion
-from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.rundir import load_trained_weights, read_run, write_summary
 from rnnkit.training.state import seed_everything
 
 TASK = "classify"
@@ -289,6 +289,7 @@ def _fit(model, data: Prepared, training: TrainConfig, weights, out: Path, test_
     summary = {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_accuracy": history.best}
     if test_path is not None:
         summary["test"] = evaluate_run(out, test_path, config, training.device)
+    write_summary(out, summary)
     return summary
 
 

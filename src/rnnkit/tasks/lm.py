@@ -24,7 +24,7 @@ from rnnkit.models.choice import build_model, model_from_description
 from rnnkit.training import TrainConfig, evaluate, fit, masked_cross_entropy, model_loss
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
-from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.rundir import load_trained_weights, read_run, write_summary
 from rnnkit.training.state import seed_everything
 
 TASK = "lm"
@@ -220,12 +220,18 @@ def _fit(model, tokenizer, data_config: LMDataConfig, train_config: TrainConfig,
     device = resolve_device(train_config.device)
     history = fit(model, train_data, train_config, loss_fn=LOSS, run_dir=out, task=TASK,
                   evaluate_fn=lambda m: lm_metrics(m, val_data, characters, device), **fit_args)
-    return _summary(history)
+    summary = _summary(history)
+    if not data_config.paths and history.stop_reason != "interrupted":  # the embedded corpus has a test split
+        summary["test"] = evaluate_run(out, [], device_name=train_config.device)
+    write_summary(out, summary)
+    return summary
 
 
 def _summary(history) -> dict:
+    """Steps, why training stopped, the best validation loss and the last validation figures."""
     val = [r for r in history.records if r.get("split") == "val"]
-    return {"steps": history.steps, "stop_reason": history.stop_reason, **({k: v for k, v in val[-1].items() if k not in ("split", "epoch")} if val else {})}
+    return {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_loss": history.best,
+            **({k: v for k, v in val[-1].items() if k not in ("split", "epoch")} if val else {})}
 
 
 def _parameters(model) -> int:

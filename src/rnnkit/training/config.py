@@ -18,6 +18,9 @@ class TrainConfig:
     cosine (to `min_lr` over the run) | plateau (x `gamma` after `plateau_patience` evaluations
     without improvement), each after `warmup_steps` of linear warm-up (not for plateau).
     Clipping: by global norm (`clip_norm`) and/or by value (`clip_value`).
+    Time budget: `max_minutes` stops training once that much training time (validation included, summed
+    over resumes) has passed; the schedule is still laid out over epochs/max_steps, so a budget that
+    ends first cuts a cosine schedule short.
     Checkpoints: `last/` is written at every evaluation, every `checkpoint_every` steps, and whenever
     `checkpoint_minutes` have passed since it was last written (None: never by time), so a killed run
     loses at most that much work even between evaluations.
@@ -25,6 +28,7 @@ class TrainConfig:
 
     epochs: int = 1
     max_steps: int | None = None
+    max_minutes: float | None = None
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
@@ -65,6 +69,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 (or None); got {value}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be positive (or None for no time budget); got {self.max_minutes}")
         if self.checkpoint_minutes is not None and not self.checkpoint_minutes > 0:
             raise ValueError(f"checkpoint_minutes must be positive (or None for no time-based checkpoints); got {self.checkpoint_minutes}")
         if self.lr <= 0:

@@ -202,6 +202,9 @@ def _step(run: _Run, batch, targets: int, tokens: int) -> bool:
         _log_window(run)
     if config.eval_every and progress.step % config.eval_every == 0 and not _evaluate(run):
         return False
+    if config.max_minutes and not distributed.all_ranks_agree(_elapsed(run) < 60 * config.max_minutes, run.processes):
+        run.history.stop_reason = "time budget"
+        return False
     if config.checkpoint_every and progress.step % config.checkpoint_every == 0:
         _save(run, "last")
     elif config.checkpoint_minutes and time.perf_counter() - run.saved_at >= 60 * config.checkpoint_minutes:
@@ -353,7 +356,7 @@ def _restore(run_dir, model, optimizer, scheduler, config, processes):
 
 def _finish(run: _Run) -> History:
     history, progress = run.history, run.progress
-    if history.stop_reason in ("completed", "max_steps") and run.last_eval_step != progress.step:
+    if history.stop_reason in ("completed", "max_steps", "time budget") and run.last_eval_step != progress.step:
         _evaluate(run)  # the final state is evaluated and saved
     history.steps, history.best, history.best_step = progress.step, progress.best, progress.best_step
     history.clip_fraction = progress.clipped_steps / max(progress.step, 1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rnnkit.training.checkpoint import CheckpointError, find_checkpoint, load_weights, read_checkpoint, read_json
+from rnnkit.training.checkpoint import CheckpointError, find_checkpoint, load_weights, read_checkpoint, read_json, write_json
 from rnnkit.training.config import TrainConfig
 
 RUN_FORMAT = 1
@@ -26,12 +26,20 @@ def _version() -> str:
 
 
 def model_description(model: nn.Module) -> dict:
-    """The model's class and, when it has one, its config dataclass as a dict."""
+    """The model's class, its config dataclass as a dict (when it has one) and its parameter count
+    (each tied tensor once)."""
     config = getattr(model, "config", None)
     return {
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None,
+        "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()),
     }
+
+
+def write_summary(run_dir: Path, summary: dict) -> None:
+    """summary.json: what training ended with (steps, why it stopped, validation and test figures),
+    the figures `rnnkit compare` and `rnnkit report` read back."""
+    write_json(Path(run_dir) / "summary.json", summary)
 
 
 def describe_run(model: nn.Module, config: TrainConfig, task: str | None = None) -> dict:

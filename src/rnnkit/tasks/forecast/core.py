@@ -23,7 +23,7 @@ from rnnkit.training import TrainConfig, fit
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.metrics import ErrorSums
-from rnnkit.training.rundir import read_run
+from rnnkit.training.rundir import read_run, write_summary
 from rnnkit.training.state import seed_everything
 
 TRAIN_DEFAULTS = dict(epochs=30, lr=1e-3, clip_norm=1.0, monitor="val_mse", monitor_mode="min", early_stopping=5)
@@ -93,11 +93,12 @@ def fit_forecaster(model, train_data: WindowBatches, val: WindowBatches, trainin
     summary = {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_mse": history.best}
     if history.stop_reason == "interrupted":
         summary["test_error"] = "training was interrupted"
-        return summary
-    try:
-        summary["test"] = evaluate_run(out, None, "test", device_name=training.device)
-    except ValueError as err:  # no test windows: say so instead of failing the finished run
-        summary["test_error"] = str(err)
+    else:
+        try:
+            summary["test"] = evaluate_run(out, None, "test", device_name=training.device)
+        except ValueError as err:  # no test windows: say so instead of failing the finished run
+            summary["test_error"] = str(err)
+    write_summary(out, summary)
     return summary
 
 
