@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import classify, clinical, demo, forecast, lm, speech, translate, video
+from rnnkit.cli import classify, clinical, compare, demo, forecast, lm, speech, translate, video
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,14 +15,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="task", metavar="TASK")
-    for task in (lm, classify, translate, forecast, speech, clinical, video, demo):
+    for task in (lm, classify, translate, forecast, speech, clinical, video, compare, demo):
         task.add_parser(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    passthrough = None
+    if "--" in argv:  # what follows goes unchanged to another command (rnnkit compare TASK ... -- TASK_FLAGS)
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    if passthrough is not None:
+        if not getattr(args, "takes_passthrough", False):
+            parser.error("only 'rnnkit compare' takes flags after --")
+        args.task_args = passthrough
     if args.task is None:
         parser.print_help(sys.stderr)
         return 2

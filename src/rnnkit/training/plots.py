@@ -250,3 +250,30 @@ def plot_regularity(clips: list[dict], path: Path, columns: int = 4) -> Path:
         ax.axis("off")
     axes[0, 0].set_ylabel("regularity")
     return _save(fig, plt, path)
+
+
+def plot_comparison(curves: dict[str, list[tuple[float, float]]], sizes: dict[str, tuple[int, float]], metric: str,
+                    directory: Path) -> list[Path]:
+    """Two plots of a comparison: the validation metric against wall-clock training time, one line per
+    model (vs_time.png), and each model's final figure against its parameter count (vs_params.png)."""
+    plt = _pyplot()
+    paths = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, points in curves.items():
+        if points:
+            ax.plot(*zip(*points), "o-", label=name, markersize=3)
+    ax.set_xlabel("training time (s)")
+    ax.set_ylabel(f"validation {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    paths.append(_save(fig, plt, Path(directory) / "vs_time.png"))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (params, value) in sizes.items():
+        ax.scatter([params], [value], label=name)
+        ax.annotate(name, (params, value), textcoords="offset points", xytext=(4, 4))
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel(f"validation {metric}")
+    ax.grid(alpha=0.3, which="both")
+    paths.append(_save(fig, plt, Path(directory) / "vs_params.png"))
+    return paths
