@@ -70,3 +70,20 @@ def test_select_kernel_without_running():
     assert layer.select_kernel(x).name == "fused"
     assert layer.select_kernel(x, layer.init_state(2)).name == "fused"
     assert layer.last_kernel is None
+
+
+def test_a_single_lstm_step_on_cpu_runs_natively_with_the_same_result_and_leaves_onednn_as_it_was():
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(3, 8, num_layers=2)
+    reference = rnnkit.LSTM(3, 8, num_layers=2, kernel="loop")
+    reference.load_state_dict(layer.state_dict())
+    x, state = torch.randn(4, 1, 3), None
+    before = torch.backends.mkldnn.enabled
+    for _ in range(3):  # one step at a time, the state carried, as generation runs
+        ys, new = layer(x, state)
+        expected, expected_state = reference(x, state)
+        torch.testing.assert_close(ys, expected)
+        torch.testing.assert_close(tuple(new), tuple(expected_state))
+        state = new
+    assert layer.last_kernel.name == "fused"
+    assert torch.backends.mkldnn.enabled == before

@@ -65,8 +65,27 @@ def run_fused(
 
 def _call(mode, x, state, weights, config):
     hx = tuple(state) if mode == "LSTM" else state
-    result = FUSED_OPS[mode](x, hx, weights, *config, True)  # batch_first=True
+    with _native_cpu_lstm() if mode == "LSTM" and x.shape[1] == 1 and not x.is_cuda else contextlib.nullcontext():
+        result = FUSED_OPS[mode](x, hx, weights, *config, True)  # batch_first=True
     return result[0], _pack_state(mode, state, result[1:])
+
+
+@contextlib.contextmanager
+def _native_cpu_lstm():
+    """One time step of a CPU LSTM on torch's native kernel instead of oneDNN, whose per-call setup
+    dominates a single step: generating with a 2-layer, 264-unit LSTM at batch 1 took 1.4 ms per token
+    through oneDNN and 0.33 ms natively (torch 2.13, 2 cores), with identical outputs. GRU and RNN
+    calls do not go through oneDNN and are left alone."""
+    get, set_ = getattr(torch._C, "_get_mkldnn_enabled", None), getattr(torch._C, "_set_mkldnn_enabled", None)
+    if get is None or set_ is None:  # a torch without the switch: its default path
+        yield
+        return
+    before = get()
+    set_(False)
+    try:
+        yield
+    finally:
+        set_(before)
 
 
 def _pack_state(mode, like, parts):
