@@ -30,6 +30,32 @@ def test_a_time_budget_stops_training_and_the_last_weights_are_evaluated(tmp_pat
     assert history.metric("val", "loss")[-1:] and history.records[-1]["step"] == history.steps
 
 
+def test_a_cosine_schedule_follows_the_time_budget_when_it_runs_out_before_the_steps():
+    from rnnkit.training.optim import lr_factor
+
+    config = TrainConfig(lr=1.0, min_lr=0.0, schedule="cosine", warmup_steps=0, max_steps=1000, max_minutes=1)
+    spent = {"value": 0.0}
+    factor = lr_factor(config, 1000, lambda: spent["value"])
+    assert factor(0) == pytest.approx(1.0) and factor(500) == pytest.approx(0.5)  # no time spent: the steps lead
+    spent["value"] = 0.5
+    assert factor(10) == pytest.approx(0.5) and factor(750) == pytest.approx(0.5 * (1 + math.cos(0.75 * math.pi)))
+    spent["value"] = 1.0
+    assert factor(10) == pytest.approx(0.0)  # the budget is spent: the schedule is at its floor
+
+
+def test_a_time_budget_decays_the_learning_rate_of_a_run_it_ends(tmp_path):
+    torch.manual_seed(0)
+    ids = torch.randint(0, 20, (4000,))
+    data = StreamBatches([(ids[:-1], ids[1:])], batch_size=4, bptt=16)
+    model = LanguageModel(LanguageModelConfig(vocab_size=20, embedding_size=8, hidden_size=16))
+    config = TrainConfig(epochs=1000, max_minutes=0.02, lr=1e-2, min_lr=0.0, schedule="cosine", warmup_steps=0, log_every=1,
+                         progress=False, device="cpu")  # 1.2 s of a schedule planned over thousands of steps
+    history = fit(model, data, config, loss_fn=model_loss(masked_cross_entropy), run_dir=tmp_path / "run")
+    assert history.stop_reason == "time budget" and history.steps < 1000 * len(data) / 10
+    rates = [r["lr"] for r in history.records if r["split"] == "train"]
+    assert rates[-1] < 0.05 * rates[0]  # a step-only cosine would still be near 1e-2 here
+
+
 def test_a_time_budget_must_be_positive():
     with pytest.raises(ValueError, match="max_minutes must be positive"):
         TrainConfig(max_minutes=0)

@@ -28,6 +28,7 @@ import torch
 
 from rnnkit.layers import RECURRENT_LAYERS
 from rnnkit.training.checkpoint import read_json, write_json
+from rnnkit.training.config import UNCAPPED
 from rnnkit.training.plots import plot_comparison
 from rnnkit.training.runlog import read_metrics
 
@@ -98,9 +99,16 @@ class Budget:
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(f"--budget-minutes must be positive; got {self.minutes}")
 
-    def flags(self) -> list[str]:
-        return ([] if self.max_steps is None else ["--max-steps", str(self.max_steps)]) + (
-            [] if self.minutes is None else ["--max-minutes", str(self.minutes)])
+    def flags(self, task_args: list[str]) -> list[str]:
+        """The training flags of the budget. Minutes alone make the time the budget: the step and epoch
+        caps of each model's preset are lifted (unless the task's flags give --epochs)."""
+        if self.max_steps is not None:
+            steps = ["--max-steps", str(self.max_steps)]
+        else:
+            steps = ["--max-steps", str(UNCAPPED)]
+            if not any(arg == "--epochs" or arg.startswith("--epochs=") for arg in task_args):
+                steps += ["--epochs", str(UNCAPPED)]
+        return steps + ([] if self.minutes is None else ["--max-minutes", str(self.minutes)])
 
 
 def compare(task: str, models: list[str], task_args: list[str], budget: Budget, out: Path, seed: int = 0,
@@ -118,7 +126,7 @@ def compare(task: str, models: list[str], task_args: list[str], budget: Budget, 
     (out / "logs").mkdir(parents=True, exist_ok=True)
     results, failures = {}, []
     for i, name in enumerate(models, 1):
-        argv = [task, "train", *task_args, *model_flags(task, name), *budget.flags(), "--seed", str(seed),
+        argv = [task, "train", *task_args, *model_flags(task, name), *budget.flags(task_args), "--seed", str(seed),
                 "--out", str(out / name), *(["--params", str(params)] if params else []), *(["--overwrite"] if overwrite else [])]
         print(f"rnnkit compare: [{i}/{len(models)}] {name}: rnnkit {' '.join(argv)}", file=sys.stderr)
         code, peak, wall = run_child(argv, out / "logs" / f"{name}.txt")

@@ -8,6 +8,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 
 
+UNCAPPED = 10**9  # epochs or max_steps this large: no cap, training ends by its time budget (max_minutes)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train. Steps count optimizer updates; evaluations happen every `eval_every` steps, or at
@@ -19,8 +22,8 @@ class TrainConfig:
     without improvement), each after `warmup_steps` of linear warm-up (not for plateau).
     Clipping: by global norm (`clip_norm`) and/or by value (`clip_value`).
     Time budget: `max_minutes` stops training once that much training time (validation included, summed
-    over resumes) has passed; the schedule is still laid out over epochs/max_steps, so a budget that
-    ends first cuts a cosine schedule short.
+    over resumes) has passed; a cosine schedule then follows whichever runs out first, the steps or the
+    time, so it still decays to `min_lr` when the budget ends the run.
     Checkpoints: `last/` is written at every evaluation, every `checkpoint_every` steps, and whenever
     `checkpoint_minutes` have passed since it was last written (None: never by time), so a killed run
     loses at most that much work even between evaluations.

@@ -60,3 +60,12 @@ def all_ranks_agree(flag: bool, processes: Processes) -> bool:
     value = torch.tensor([1.0 if flag else 0.0], device=processes.device if processes.device.type == "cuda" else "cpu")
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
     return bool(value.item() > 0)
+
+
+def largest(value: float, processes: Processes) -> float:
+    """The largest of `value` over all processes (so all act on one figure, e.g. the time budget spent)."""
+    if processes.world_size == 1:
+        return value
+    tensor = torch.tensor([float(value)], device=processes.device if processes.device.type == "cuda" else "cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor.item())

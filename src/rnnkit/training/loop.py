@@ -27,7 +27,7 @@ from torch import nn
 from rnnkit.ops.state import detach_state
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import distributed
-from rnnkit.training.config import TrainConfig
+from rnnkit.training.config import UNCAPPED, TrainConfig
 from rnnkit.training.diagnostics import gradient_flow
 from rnnkit.training.evaluate import carry_into, evaluate
 from rnnkit.training.optim import build_optimizer, build_scheduler
@@ -81,6 +81,7 @@ class _Run:
     clock: float = field(default_factory=time.perf_counter)  # when progress.elapsed was last brought up to date
     saved_at: float = field(default_factory=time.perf_counter)  # when last/ was last written (or training began)
     window: dict = field(default_factory=lambda: _new_window())
+    budget: dict = field(default_factory=lambda: {"spent": 0.0})  # fraction of max_minutes used, agreed by all processes
 
 
 def _new_window() -> dict:
@@ -119,16 +120,21 @@ def fit(
     run_dir = Path(run_dir) if run_dir is not None else None
     total = _total_steps(config, len(train_data))
     optimizer = build_optimizer(model.parameters(), config)
-    scheduler = build_scheduler(optimizer, config, total)
+    budget = {"spent": 0.0}
+    scheduler = build_scheduler(optimizer, config, total, (lambda: budget["spent"]) if config.max_minutes else None)
     progress, carried = Progress(), None
     if resume:
         progress, carried = _restore(run_dir, model, optimizer, scheduler, config, processes)
+        if config.max_minutes:
+            budget["spent"] = distributed.largest(progress.elapsed / (60 * config.max_minutes), processes)
     elif run_dir is not None and processes.is_main:
         _start_run_dir(run_dir, model, config, artifacts, task)
-    log = RunLog(run_dir, enabled=processes.is_main, tensorboard=config.tensorboard, progress_total=total,
+    # a step total no budget reaches (a run the time budget ends) would show a meaningless ETA
+    log = RunLog(run_dir, enabled=processes.is_main, tensorboard=config.tensorboard,
+                 progress_total=None if config.max_minutes and total >= UNCAPPED else total,
                  show_progress=config.progress, start=progress.step)
     run = _Run(model, distributed.wrap(model, processes), train_data, val_data, loss_fn, config, processes,
-               optimizer, scheduler, progress, log, run_dir, History(), callbacks, carried, evaluate_fn)
+               optimizer, scheduler, progress, log, run_dir, History(), callbacks, carried, evaluate_fn, budget=budget)
     try:
         try:
             _train(run, total)
@@ -202,9 +208,11 @@ def _step(run: _Run, batch, targets: int, tokens: int) -> bool:
         _log_window(run)
     if config.eval_every and progress.step % config.eval_every == 0 and not _evaluate(run):
         return False
-    if config.max_minutes and not distributed.all_ranks_agree(_elapsed(run) < 60 * config.max_minutes, run.processes):
-        run.history.stop_reason = "time budget"
-        return False
+    if config.max_minutes:
+        run.budget["spent"] = distributed.largest(_elapsed(run) / (60 * config.max_minutes), run.processes)
+        if run.budget["spent"] >= 1:
+            run.history.stop_reason = "time budget"
+            return False
     if config.checkpoint_every and progress.step % config.checkpoint_every == 0:
         _save(run, "last")
     elif config.checkpoint_minutes and time.perf_counter() - run.saved_at >= 60 * config.checkpoint_minutes:
