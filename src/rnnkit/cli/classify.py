@@ -15,6 +15,7 @@ from rnnkit.cli.common import (
     model_overrides,
     regulariser_overrides,
     report_stop,
+    saved_run,
     training_overrides,
 )
 from rnnkit.tasks import classify
@@ -122,7 +123,7 @@ def _print_classify_summary(summary: dict, out: Path) -> None:
         return
     if "test" in summary:
         print(f"test accuracy {summary['test']['accuracy']:.4f}, macro-F1 {summary['test']['macro_f1']:.4f}")
-    print(f"run saved in {out}; try: rnnkit classify evaluate {out} --data FILE")
+    saved_run(out, f"rnnkit classify evaluate {out} --data FILE")
 
 
 def _classify_evaluate(args) -> int:

@@ -16,6 +16,7 @@ from rnnkit.cli.common import (
     model_overrides,
     regulariser_overrides,
     report_stop,
+    saved_run,
     training_overrides,
 )
 from rnnkit.data.ward import write_ward_example
@@ -144,7 +145,7 @@ def _print_summary(summary: dict, out: Path) -> None:
         return
     if "test" in summary:
         _print_metrics(summary["test"])
-    print(f"run saved in {out}; try: rnnkit clinical predict {out} --records RECORDS --over-time")
+    saved_run(out, f"rnnkit clinical predict {out} --records RECORDS --over-time")
 
 
 def _print_metrics(m: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 from rnnkit.layers import RECURRENT_LAYERS, REGULARISERS
@@ -21,7 +22,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--epochs", type=int)
     group.add_argument("--max-steps", type=int)
     group.add_argument("--max-minutes", type=float, metavar="M",
-                       help="stop after M minutes of training, validation included (the schedule still spans the steps)")
+                       help="stop after M minutes of training, validation included; a cosine schedule decays over "
+                       "the steps or the minutes, whichever run out first")
     group.add_argument("--batch-size", type=int)
     group.add_argument("--lr", type=float)
     group.add_argument("--optimizer", choices=OPTIMIZERS)
@@ -123,3 +125,21 @@ def report_stop(summary: dict, best_key: str, label: str, task: str, out: Path) 
         return False
     print(f"resume with: rnnkit {task} train --resume {out}")
     return True
+
+
+def saved_run(out: Path, hint: str) -> None:
+    """The end of a train command: the run's HTML report, then where the run is and what to try next."""
+    written = write_run_report([out], Path(out) / "report.html")
+    print(f"run saved in {out}" + ("" if written is None else f" (report: {written})") + f"; try: {hint}")
+
+
+def write_run_report(paths: list[Path], output: Path) -> Path | None:
+    """Write the HTML report; a failure is a warning, since the run itself is already saved."""
+    from rnnkit.tasks import report  # the report reads every task's runs
+
+    try:
+        return report.write_report(paths, output)
+    except Exception as error:  # noqa: BLE001 - the trained run must not be reported as failed
+        print(f"rnnkit: warning: could not write the report {output} ({type(error).__name__}: {error}); "
+              f"try: rnnkit report {' '.join(map(str, paths))} --debug", file=sys.stderr)
+        return None

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from rnnkit.cli.common import write_run_report
 from rnnkit.tasks import compare
 
 
@@ -27,8 +28,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--models", required=True, help="comma-separated: recurrent cells (lstm, gru, rnn, lnlstm, lngru, "
                         "mingru, minlstm), transformer, and for forecast segrnn")
     parser.add_argument("--max-steps", type=int, help="every model trains for at most N updates")
-    parser.add_argument("--budget-minutes", type=float, metavar="M", help="every model trains for at most M minutes "
-                        "(validation included); the task's own step and epoch limits still apply")
+    parser.add_argument("--budget-minutes", type=float, metavar="M", help="every model trains for M minutes "
+                        "(validation included), its cosine schedule decaying over them; alone it lifts the step and epoch "
+                        "limits of the task's presets (give --max-steps too to keep a step limit)")
     parser.add_argument("--params", type=int, metavar="N", help="size every model's width to about N parameters")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs") / "compare", help="one run directory per model, the table, "
@@ -46,7 +48,9 @@ def _compare(args) -> int:
         print(json.dumps(result["models"]))
     else:
         print(compare.table(result))
-        print(f"runs, compare.json, compare.md and plots in {args.out}")
+    written = write_run_report([args.out], args.out / "report.html")
+    if not args.json:
+        print(f"runs, compare.json, compare.md and plots in {args.out}" + ("" if written is None else f"; report: {written}"))
     if result["failed"]:
         print(f"rnnkit: error: {', '.join(result['failed'])} failed to train; see {args.out / 'logs'}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from rnnkit.cli.common import (
     model_overrides,
     regulariser_overrides,
     report_stop,
+    saved_run,
     training_overrides,
 )
 from rnnkit.data.timeseries import write_example, write_panel_example
@@ -178,7 +179,7 @@ def _print_summary(summary: dict, out: Path) -> int:
         print_table(summary["test"])
     else:
         print(f"no test evaluation: {summary.get('test_error')}")
-    print(f"run saved in {out}; try: rnnkit forecast predict {out} --data FILE --plot forecast.png")
+    saved_run(out, f"rnnkit forecast predict {out} --data FILE --plot forecast.png")
     return 0
 
 

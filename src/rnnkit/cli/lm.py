@@ -15,6 +15,7 @@ from rnnkit.cli.common import (
     model_overrides,
     regulariser_overrides,
     regularisers,
+    saved_run,
     training_overrides,
 )
 from rnnkit.tasks import lm
@@ -106,7 +107,7 @@ def _print_summary(summary: dict, out: Path) -> None:
         if key in summary:
             parts.append(f"validation {key.replace('_', ' ')} {summary[key]:.4f}")
     print("; ".join(parts))
-    print(f"run saved in {out}; try: rnnkit lm generate {out}")
+    saved_run(out, f"rnnkit lm generate {out}")
 
 
 def _lm_generate(args) -> int:

@@ -14,6 +14,7 @@ from rnnkit.cli.common import (
     model_overrides,
     regulariser_overrides,
     report_stop,
+    saved_run,
     training_overrides,
 )
 from rnnkit.data.dtmf import SPLITS, write_dtmf_example
@@ -180,7 +181,7 @@ def _print_summary(summary: dict, out: Path) -> None:
     if "test" in summary:
         test = summary["test"]
         print(f"test WER {test['wer']:.2%}, CER {test['cer']:.2%}, SER {test['ser']:.2%} (greedy, {test['sentences']} utterances)")
-    print(f"run saved in {out}; try: rnnkit speech evaluate {out} --data MANIFEST")
+    saved_run(out, f"rnnkit speech evaluate {out} --data MANIFEST")
 
 
 def _evaluate(args) -> int:

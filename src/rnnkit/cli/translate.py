@@ -13,6 +13,7 @@ from rnnkit.cli.common import (
     model_overrides,
     regulariser_overrides,
     report_stop,
+    saved_run,
     training_overrides,
 )
 from rnnkit.data.parallel import write_number_corpus
@@ -122,7 +123,7 @@ def _print_summary(summary: dict, out: Path) -> int:
     if "test" in summary:
         test = summary["test"]
         print(f"test: BLEU {test['bleu']:.2f}, chrF {test['chrf']:.2f} (beam {test['beam']}, {test['sentences']} sentences)")
-    print(f"run saved in {out}; try: rnnkit translate run {out} \"a sentence\" --attention-plot attention.png")
+    saved_run(out, f"rnnkit translate run {out} \"a sentence\" --attention-plot attention.png")
     return 0
 
 

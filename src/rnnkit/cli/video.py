@@ -17,6 +17,7 @@ from rnnkit.cli.common import (
     model_overrides,
     regulariser_overrides,
     report_stop,
+    saved_run,
     training_overrides,
 )
 from rnnkit.data.moving_shapes import MOTIONS, write_clip_example
@@ -247,7 +248,7 @@ def _print_predictor_summary(summary: dict, out: Path, verb: str = "detect") -> 
         print(f"{summary['steps']} steps ({summary['stop_reason']}); no validation clips, so the last weights are kept")
     elif report_stop(summary, "best_val_loss", label, "video", out):
         return
-    print(f"run saved in {out}; try: rnnkit video {verb} {out} --data CLIPS")
+    saved_run(out, f"rnnkit video {verb} {out} --data CLIPS")
 
 
 def _batch_size(args) -> dict:
@@ -291,7 +292,7 @@ def _print_summary(summary: dict, out: Path) -> None:
     if "test" in summary:
         test = summary["test"]
         print(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f} ({test['examples']} sequences)")
-    print(f"run saved in {out}; try: rnnkit video evaluate {out} --data DATA")
+    saved_run(out, f"rnnkit video evaluate {out} --data DATA")
 
 
 def _evaluate(args) -> int:

@@ -27,7 +27,7 @@ from rnnkit.training import TrainConfig, fit
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.plots import plot_attention
-from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.rundir import load_trained_weights, read_run, write_summary
 from rnnkit.training.state import seed_everything
 
 TASK = "translate"
@@ -198,6 +198,7 @@ def _fit(model, pairs, val_pairs, src_vocab, tgt_vocab, config, training, out, t
     summary = {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_loss": history.best}
     if test is not None and history.stop_reason != "interrupted":
         summary["test"] = evaluate_run(out, test[0], test[1], beam_size=5, device_name=training.device)
+    write_summary(out, summary)
     return summary
 
 

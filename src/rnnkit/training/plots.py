@@ -277,3 +277,32 @@ def plot_comparison(curves: dict[str, list[tuple[float, float]]], sizes: dict[st
     ax.grid(alpha=0.3, which="both")
     paths.append(_save(fig, plt, Path(directory) / "vs_params.png"))
     return paths
+
+
+def plot_training_dynamics(records: list[dict], path: Path) -> Path | None:
+    """The learning rate, the gradient norm (before clipping, with the fraction of clipped updates) and
+    the throughput against the step, from the train records; None when there are none."""
+    train = [r for r in records if r.get("split") == "train" and isinstance(r.get("step"), int)]
+    if not train:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    steps = [r["step"] for r in train]
+    panels = (("lr", "learning rate", False), ("grad_norm", "gradient norm (before clipping)", True),
+              ("tokens_per_s", "tokens per second", False))
+    for ax, (key, label, log) in zip(axes, panels):
+        points = [(s, r[key]) for s, r in zip(steps, train) if isinstance(r.get(key), (int, float))]
+        if points:
+            ax.plot(*zip(*points), lw=1)
+        if log and points and min(v for _, v in points) > 0:
+            ax.set_yscale("log")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    clipped = [(s, r["clip_rate"]) for s, r in zip(steps, train) if isinstance(r.get("clip_rate"), (int, float))]
+    if clipped and any(v > 0 for _, v in clipped):
+        twin = axes[1].twinx()
+        twin.plot(*zip(*clipped), color="tab:red", lw=0.8, alpha=0.6)
+        twin.set_ylabel("fraction clipped", color="tab:red")
+        twin.set_ylim(0, 1.05)
+    return _save(fig, plt, path)

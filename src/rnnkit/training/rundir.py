@@ -16,7 +16,8 @@ from rnnkit.training.config import TrainConfig
 RUN_FORMAT = 1
 
 
-def _version() -> str:
+def package_version() -> str:
+    """The installed rnnkit version ("unknown" for a source tree that was never installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -46,7 +47,7 @@ def describe_run(model: nn.Module, config: TrainConfig, task: str | None = None)
     return {
         "format": RUN_FORMAT,
         "task": task,
-        "rnnkit_version": _version(),
+        "rnnkit_version": package_version(),
         "torch_version": torch.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model": model_description(model),

@@ -23,7 +23,7 @@ from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.loop import fit
 from rnnkit.training.risk import auroc, average_precision
-from rnnkit.training.rundir import read_run
+from rnnkit.training.rundir import read_run, write_summary
 from rnnkit.training.state import seed_everything
 
 TASK = "clinical"
@@ -244,6 +244,7 @@ def _fit(model: ClinicalModel, data: Prepared, training: TrainConfig, out: Path,
                   evaluate_fn=evaluate_fn, **fit_args)
     summary = {"steps": history.steps, "stop_reason": history.stop_reason, "best": history.best, "monitor": training.monitor}
     if history.stop_reason == "interrupted":
+        write_summary(out, summary)
         return summary
     if model.config.backbone == "grud":
         plot_decays(out)
@@ -251,5 +252,6 @@ def _fit(model: ClinicalModel, data: Prepared, training: TrainConfig, out: Path,
         saved = read_json(Path(out) / "clinical.json")["paths"]
         summary["test"] = evaluate_run(out, saved["records"], saved["outcomes"], split="test", device_name=training.device,
                                        cohort=data.cohort)
+    write_summary(out, summary)
     return summary
 

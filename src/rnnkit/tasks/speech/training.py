@@ -31,7 +31,7 @@ from rnnkit.training.checkpoint import read_json, write_json
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.losses import ctc_loss
 from rnnkit.training.metrics import error_rates
-from rnnkit.training.rundir import read_run
+from rnnkit.training.rundir import read_run, write_summary
 from rnnkit.training.state import seed_everything
 
 
@@ -266,6 +266,7 @@ def _fit(model: SpeechRecognizer, data: Prepared, training: TrainConfig, out: Pa
         saved = read_json(Path(out) / "speech.json")["data"]
         utterances = read_manifest(test_path, saved["pattern"])
         summary["test"], _ = evaluate_run(out, utterances, str(test_path), Decoding(), training.device, saved["skip_bad"])
+    write_summary(out, summary)
     return summary
 
 

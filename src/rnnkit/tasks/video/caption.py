@@ -25,7 +25,7 @@ from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import resolve_device
 from rnnkit.training.loop import fit
 from rnnkit.training.plots import plot_attention
-from rnnkit.training.rundir import load_trained_weights
+from rnnkit.training.rundir import load_trained_weights, write_summary
 from rnnkit.training.state import seed_everything
 
 TRAIN_DEFAULTS = {"epochs": 20, "lr": 2e-3, "clip_norm": 5.0}
@@ -73,6 +73,7 @@ def train(path: str, data_config: clip_kind.ClipDataConfig, model_overrides: dic
                "clips": {part: len(rows) for part, rows in parts.items()}}
     if parts["test"] and history.stop_reason != "interrupted":
         summary["test"] = evaluate_run(out, path, split_name="test", device_name=training.device)
+    write_summary(out, summary)
     return summary
 
 

@@ -24,7 +24,7 @@ from rnnkit.training.distributed import resolve_device
 from rnnkit.training.loop import fit
 from rnnkit.training.metrics import classification_metrics
 from rnnkit.training.plots import plot_confusion
-from rnnkit.training.rundir import load_trained_weights, read_run
+from rnnkit.training.rundir import load_trained_weights, read_run, write_summary
 from rnnkit.training.state import seed_everything
 
 TASK = "video"
@@ -107,6 +107,7 @@ def train(kind: str, kind_module, path: str, data_config, model_overrides: dict,
                "sequences": {name: len(rows) for name, rows in parts.items()}}
     if parts["test"] and history.stop_reason != "interrupted":
         summary["test"] = evaluate_run(kind_module, out, path, split_name="test", device_name=training.device, items=items)
+    write_summary(out, summary)
     return summary
 
 
