@@ -24,6 +24,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--attention", default="general", choices=["additive", "dot", "general", "none"])
+    parser.add_argument("--unscaled-scores", action="store_true", help="dot/general scores without 1/sqrt(d)")
     parser.add_argument("--cell", default="gru")
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--embedding-size", type=int, default=256)
@@ -45,7 +46,7 @@ def main() -> int:
     if not (args.out / "run.json").is_file():
         config = translate.TranslateDataConfig(vocab_size=args.vocab_size, batch_size=args.batch_size)
         model = {"attention": args.attention, "cell": args.cell, "hidden_size": args.hidden_size, "embedding_size": args.embedding_size,
-                 "dropout": args.dropout}
+                 "dropout": args.dropout, "scale_scores": not args.unscaled_scores}
         training = {"epochs": args.epochs, "max_steps": args.max_steps, "lr": args.lr, "seed": args.seed, "device": args.device,
                     "schedule": "cosine", "min_lr": args.lr / 20}
         start = time.perf_counter()

@@ -66,6 +66,13 @@ def test_scaled_dot():
     torch.testing.assert_close(weights, torch.softmax(q @ k.transpose(1, 2) / K**0.5, dim=-1))
 
 
+def test_scaled_general():
+    layer = rnnkit.GeneralAttention(query_size=K, key_size=3, scaled=True)
+    q, k = torch.randn(B, TQ, K), torch.randn(B, TK, 3)
+    _, weights = layer(q, k)
+    torch.testing.assert_close(weights, torch.softmax(q @ layer.key_proj(k).transpose(1, 2) / K**0.5, dim=-1))
+
+
 def test_attention_pooling_formula_and_mask():
     pool = rnnkit.AttentionPooling(K, attention_size=5).double()
     x = torch.randn(B, TK, K, dtype=torch.float64)

@@ -209,6 +209,24 @@ def test_train_evaluate_run_end_to_end(tmp_path, numbers, capsys, monkeypatch):
     assert json.loads((run / "last" / "state.json").read_text())["trainer"]["progress"]["step"] > steps
 
 
+def test_dot_and_general_scores_are_scaled_and_runs_saved_before_the_field_load_unscaled(tmp_path, numbers, capsys):
+    from rnnkit.tasks.translate import Translator
+
+    run = tmp_path / "run"
+    assert main(["translate", "train", "--src", str(numbers / "train.de"), "--tgt", str(numbers / "train.en"),
+                 "--attention", "general", "--out", str(run), *FAST]) == 0
+    assert Translator.load(run, "cpu").model.attention.scaled
+    described = json.loads((run / "run.json").read_text())
+    assert described["model"]["config"]["scale_scores"] is True
+    del described["model"]["config"]["scale_scores"]  # as a run saved before the field existed
+    (run / "run.json").write_text(json.dumps(described))
+    assert not Translator.load(run, "cpu").model.attention.scaled
+    unscaled = tmp_path / "unscaled"
+    assert main(["translate", "train", "--src", str(numbers / "train.de"), "--tgt", str(numbers / "train.en"),
+                 "--attention", "dot", "--unscaled-scores", "--out", str(unscaled), *FAST]) == 0
+    assert not Translator.load(unscaled, "cpu").model.attention.scaled
+
+
 def test_bad_input_is_one_clear_line(tmp_path, numbers, capsys):
     (tmp_path / "short.en").write_text("one\n")
     assert main(["translate", "train", "--src", str(numbers / "train.de"), "--tgt", str(tmp_path / "short.en"),

@@ -50,6 +50,8 @@ def add_parser(subparsers) -> None:
     train.add_argument("--skip-empty", action="store_true", help="leave out pairs with an empty side")
     train.add_argument("--label-smoothing", type=float, default=0.1)
     train.add_argument("--attention", choices=["additive", "dot", "general", "none"])
+    train.add_argument("--unscaled-scores", action="store_true", help="dot and general attention without the 1/sqrt(d) "
+                       "scaling of their scores (as runs saved before it had)")
     train.add_argument("--embedding-size", type=int)
     train.add_argument("--teacher-forcing", type=float, help="chance of feeding the gold previous token in training (default 1)")
     train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
@@ -108,6 +110,8 @@ def _train(args) -> int:
     model.update(regulariser_overrides(args))
     if args.shared_vocab:
         model["share_embeddings"] = True
+    if args.unscaled_scores:
+        model["scale_scores"] = False
     out = args.out or Path("runs") / "translate"
     if args.overwrite:
         clear_run_dir(out)

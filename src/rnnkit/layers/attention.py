@@ -117,7 +117,8 @@ class DotAttention(Attention):
 
 
 class GeneralAttention(Attention):
-    """Luong's general attention: score(q, k) = q^T W k.
+    """Luong's general attention: score(q, k) = q^T W k, optionally scaled by 1/sqrt(d) (`scaled=True`,
+    d the query size).
 
     >>> attn = GeneralAttention(query_size=6, key_size=4)
     >>> ctx, w = attn(torch.randn(2, 6), torch.randn(2, 7, 4))
@@ -125,13 +126,14 @@ class GeneralAttention(Attention):
     torch.Size([2, 7])
     """
 
-    def __init__(self, query_size: int, key_size: int) -> None:
+    def __init__(self, query_size: int, key_size: int, scaled: bool = False) -> None:
         super().__init__()
-        self.query_size, self.key_size = query_size, key_size
+        self.query_size, self.key_size, self.scaled = query_size, key_size, scaled
         self.key_proj = nn.Linear(key_size, query_size, bias=False)
 
     def score(self, query, keys):
-        return torch.bmm(query, self.key_proj(keys).transpose(1, 2))
+        scores = torch.bmm(query, self.key_proj(keys).transpose(1, 2))
+        return scores / math.sqrt(self.query_size) if self.scaled else scores
 
 
 class AttentionPooling(nn.Module):

@@ -27,6 +27,7 @@ class CaptionerConfig:
     dropout: float = 0.2
     teacher_forcing: float = 1.0
     regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
+    scale_scores: bool = True  # as Seq2SeqConfig's (configs saved without it load with False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
@@ -35,7 +36,8 @@ class CaptionerConfig:
     def seq2seq(self) -> Seq2SeqConfig:
         return Seq2SeqConfig(src_vocab_size=1, tgt_vocab_size=self.vocab_size, embedding_size=self.embedding_size,
                              hidden_size=self.hidden_size, cell=self.cell, attention=self.attention, dropout=self.dropout,
-                             teacher_forcing=self.teacher_forcing, regularisers=self.regularisers)
+                             teacher_forcing=self.teacher_forcing, regularisers=self.regularisers,
+                             scale_scores=self.scale_scores)
 
 
 class ClipCaptioner(Seq2Seq):

@@ -29,6 +29,7 @@ from rnnkit.ops.state import map_state
 
 PAD, BOS, EOS = 0, 1, 2
 ATTENTIONS = ("additive", "dot", "general", "none")
+LEGACY_DEFAULTS = {"scale_scores": False}  # what configs saved without these fields meant
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Seq2SeqConfig:
     share_embeddings: bool = False
     tie_output: bool = False
     teacher_forcing: float = 1.0
+    # dot and general scores divided by sqrt(hidden_size), as a transformer's are: unscaled, their softmax
+    # saturated on Multi30k (one-hot on the last source token). Runs saved before the field existed were
+    # unscaled; their configs load with False (LEGACY_DEFAULTS).
+    scale_scores: bool = True
 
     regularisers: dict = field(default_factory=dict)  # recurrent-layer regularisers (layers.REGULARISERS)
 
@@ -103,8 +108,8 @@ class Seq2Seq(nn.Module):
         self.key_proj = nn.Linear(memory_size, c.hidden_size, bias=False) if c.attention == "dot" else None
         self.attention = {
             "additive": lambda: AdditiveAttention(c.hidden_size, memory_size, c.hidden_size),
-            "dot": lambda: DotAttention(),
-            "general": lambda: GeneralAttention(c.hidden_size, memory_size),
+            "dot": lambda: DotAttention(scaled=c.scale_scores),
+            "general": lambda: GeneralAttention(c.hidden_size, memory_size, scaled=c.scale_scores),
             "none": lambda: None,
         }[c.attention]()
         self.combine = nn.Linear(c.hidden_size + memory_size, c.embedding_size if c.tie_output else c.hidden_size)

@@ -22,7 +22,7 @@ from rnnkit.data import tokenizer_from_dict
 from rnnkit.data.parallel import PairBatches, Pairs, read_pairs
 from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 from rnnkit.models.decoding import Hypothesis, beam_search, greedy_decode
-from rnnkit.models.seq2seq import BOS, EOS, PAD, Seq2Seq, Seq2SeqConfig
+from rnnkit.models.seq2seq import BOS, EOS, LEGACY_DEFAULTS, PAD, Seq2Seq, Seq2SeqConfig
 from rnnkit.training import TrainConfig, fit
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
@@ -181,7 +181,7 @@ def resume(out: Path, overrides: dict) -> dict:
     pairs, val_pairs = load_training_pairs(paths["src"], paths["tgt"], paths["val"], config, training.seed)
     src_vocab = Vocab.from_dict(read_json(Path(out) / "vocab_src.json"))
     tgt_vocab = Vocab.from_dict(read_json(Path(out) / "vocab_tgt.json"))
-    model = Seq2Seq.from_config(Seq2SeqConfig(**run["model"]["config"]))
+    model = Seq2Seq.from_config(Seq2SeqConfig(**{**LEGACY_DEFAULTS, **run["model"]["config"]}))
     return _fit(model, pairs, val_pairs, src_vocab, tgt_vocab, config, training, out, paths["test"], resume=True)
 
 
@@ -238,7 +238,7 @@ class Translator:
     def load(cls, run_dir: Path, device_name: str = "auto") -> Translator:
         device = resolve_device(device_name)
         run = read_run(run_dir, TASK)
-        model = Seq2Seq.from_config(Seq2SeqConfig(**run["model"]["config"]))
+        model = Seq2Seq.from_config(Seq2SeqConfig(**{**LEGACY_DEFAULTS, **run["model"]["config"]}))
         load_trained_weights(run_dir, model)
         src = Vocab.from_dict(read_json(Path(run_dir) / "vocab_src.json"))
         tgt = Vocab.from_dict(read_json(Path(run_dir) / "vocab_tgt.json"))

@@ -16,7 +16,7 @@ from rnnkit.data.parallel import PairBatches
 from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.models.captioner import CaptionerConfig, ClipCaptioner
 from rnnkit.models.decoding import beam_search
-from rnnkit.models.seq2seq import BOS, EOS
+from rnnkit.models.seq2seq import BOS, EOS, LEGACY_DEFAULTS
 from rnnkit.tasks.translate import Vocab, _sacrebleu, pair_loss, validation_metrics
 from rnnkit.tasks.video import clips as clip_kind
 from rnnkit.tasks.video.common import TASK, random_split, read_video_run
@@ -92,7 +92,7 @@ def resume(out: Path, overrides: dict) -> dict:
     training = TrainConfig.from_dict({**run["training"], **overrides})
     clips = clip_kind.load(info["path"], config, labelled=False)
     vocab = Vocab.from_dict(read_json(Path(out) / "vocab.json"))
-    model = ClipCaptioner.from_config(CaptionerConfig(**run["model"]["config"]))
+    model = ClipCaptioner.from_config(CaptionerConfig(**{**LEGACY_DEFAULTS, **run["model"]["config"]}))
     history = _fit(model, clips, read_captions(info["path"]), vocab, read_json(Path(out) / "split.json"), config,
                    training, out, resume=True)
     return {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_loss": history.best}
@@ -102,7 +102,7 @@ def load_captioner(run_dir: Path, device="cpu"):
     run, info = read_video_run(run_dir)
     if info.get("objective") != "caption":
         raise ValueError(f"{run_dir} is not a captioning run (rnnkit video train --objective caption)")
-    model = ClipCaptioner.from_config(CaptionerConfig(**run["model"]["config"]))
+    model = ClipCaptioner.from_config(CaptionerConfig(**{**LEGACY_DEFAULTS, **run["model"]["config"]}))
     load_trained_weights(run_dir, model)
     vocab = Vocab.from_dict(read_json(Path(run_dir) / "vocab.json"))
     return model.to(device).eval(), vocab, clip_kind.ClipDataConfig(**info["data"]), read_json(Path(run_dir) / "split.json")
