@@ -149,3 +149,26 @@ def test_compare_forecasters_reports_the_baselines_and_a_failed_model(tmp_path, 
     assert math.isfinite(result["models"]["transformer"]["test"])
     assert set(result["baselines"]) >= {"linear", "persistence"}
     assert "linear (baseline)" in (out / "compare.md").read_text()
+
+
+def test_throughput_windows_leave_validation_out(tmp_path):
+    import time
+
+    torch.manual_seed(0)
+    ids = torch.randint(0, 20, (4000,))
+    data = StreamBatches([(ids[:-1], ids[1:])], batch_size=4, bptt=16)
+    model = LanguageModel(LanguageModelConfig(vocab_size=20, embedding_size=8, hidden_size=16))
+    calls = []
+
+    def slow_validation(m):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(2.0)  # far longer than a window of two updates
+        return {"loss": 1.0}
+
+    config = TrainConfig(max_steps=24, log_every=2, eval_every=20, progress=False, device="cpu")
+    history = fit(model, data, config, loss_fn=model_loss(masked_cross_entropy), evaluate_fn=slow_validation,
+                  run_dir=tmp_path / "run")
+    window = next(r for r in history.records if r["split"] == "train" and r["step"] == 22)  # began with the validation
+    seconds = 2 * 4 * 16 / window["tokens_per_s"]
+    assert seconds < 1.0, seconds  # counted, the 2 s of validation would be in it

@@ -290,8 +290,16 @@ def _log_window(run: _Run) -> None:
 
 
 def _evaluate(run: _Run) -> bool:
-    """Validate, keep best/, step the plateau schedule, decide early stopping; False to stop."""
+    """Validate, keep best/, step the plateau schedule, decide early stopping; False to stop. The
+    next training window starts after it, so its throughput does not count validation or saving."""
     _log_window(run)
+    try:
+        return _validate(run)
+    finally:
+        run.window["start"] = time.perf_counter()
+
+
+def _validate(run: _Run) -> bool:
     config, progress = run.config, run.progress
     run.last_eval_step = progress.step
     if run.val_data is None and run.evaluate_fn is None:
