@@ -42,7 +42,7 @@ class TaskFigures:
     better: str                                # "min" or "max"
     val: Callable[[dict], float | None]        # from summary.json
     test: Callable[[dict], float | None]
-    rate: str                                  # what tokens_per_s counts in this task
+    rate: str                                  # the table's name for tokens_per_s: valid time steps read per second
     families: tuple[str, ...]                  # model names besides the recurrent cells
 
 
@@ -58,9 +58,9 @@ TASKS = {
     "lm": TaskFigures("bits/char", "bits_per_char", "min", lambda s: _get(s, "bits_per_char"),
                       lambda s: _get(s, "test", "bits_per_char"), "tokens/s", ("transformer",)),
     "classify": TaskFigures("accuracy", "accuracy", "max", lambda s: _get(s, "best_val_accuracy"),
-                            lambda s: _get(s, "test", "accuracy"), "steps/s", ("transformer",)),
+                            lambda s: _get(s, "test", "accuracy"), "tokens/s", ("transformer",)),
     "forecast": TaskFigures("MSE (scaled)", "mse", "min", lambda s: _get(s, "best_val_mse"),
-                            lambda s: _get(s, "test", "model", "mse_scaled"), "windows/s", ("transformer", "segrnn")),
+                            lambda s: _get(s, "test", "model", "mse_scaled"), "time steps/s", ("transformer", "segrnn")),
 }
 
 
