@@ -59,6 +59,8 @@ def measure(arm: str, params: int, context: int, threads: int) -> dict:
     """One arm at one context length, in this process."""
     import torch
 
+    from rnnkit.models.choice import parameter_count
+
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build(arm, params, context)
@@ -84,7 +86,7 @@ def measure(arm: str, params: int, context: int, threads: int) -> dict:
             else:
                 kept = kept_bytes(state)
     times = sorted(times[10:])  # after 10 warm-up tokens
-    return {"arm": arm, "context": context, "parameters": sum(p.numel() for p in model.parameters()),
+    return {"arm": arm, "context": context, "parameters": parameter_count(model),
             "median_ms": 1000 * statistics.median(times), "p90_ms": 1000 * times[int(0.9 * len(times))],
             "kept_bytes": kept, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 

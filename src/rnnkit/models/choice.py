@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import fields
 
@@ -47,6 +48,7 @@ def sized_settings(model_class, config_class, shape: dict, settings: dict, targe
     step = base.num_heads if width == "d_model" else 1
     lowest = max(1, -(-2 // step)) if width == "d_model" else 1
 
+    @functools.cache  # the search asks for some widths twice
     def count(units: int) -> int:
         with torch.device("meta"):
             return parameter_count(model_class.from_config(config_class(**shape, **{**settings, width: units * step})))

@@ -20,7 +20,7 @@ import torch
 from rnnkit.data import Document, StreamBatches, embedded_corpus, read_documents, tokenizer_from_dict
 from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 from rnnkit.models import LanguageModel, LanguageModelConfig, TransformerLanguageModel, TransformerLanguageModelConfig
-from rnnkit.models.choice import build_model, model_from_description
+from rnnkit.models.choice import build_model, model_from_description, parameter_count
 from rnnkit.training import TrainConfig, evaluate, fit, masked_cross_entropy, model_loss
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.distributed import resolve_device
@@ -215,7 +215,7 @@ def _fit(model, tokenizer, data_config: LMDataConfig, train_config: TrainConfig,
     train_data = stream_batches(train_ids, data_config.batch_size, data_config.bptt, "training")
     val_data = stream_batches(encode_documents(tokenizer, val_docs, "validation"), data_config.batch_size, data_config.bptt, "validation")
     print(f"rnnkit lm: {description}; {tokenizer.kind} vocabulary of {tokenizer.vocab_size:,}; "
-          f"{sum(len(t) for t in train_ids):,} training tokens; {_parameters(model):,} parameters", file=sys.stderr)
+          f"{sum(len(t) for t in train_ids):,} training tokens; {parameter_count(model):,} parameters", file=sys.stderr)
     characters = _predicted_characters(tokenizer, val_docs)
     device = resolve_device(train_config.device)
     history = fit(model, train_data, train_config, loss_fn=LOSS, run_dir=out, task=TASK,
@@ -232,10 +232,6 @@ def _summary(history) -> dict:
     val = [r for r in history.records if r.get("split") == "val"]
     return {"steps": history.steps, "stop_reason": history.stop_reason, "best_val_loss": history.best,
             **({k: v for k, v in val[-1].items() if k not in ("split", "epoch")} if val else {})}
-
-
-def _parameters(model) -> int:
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
 # -- load, evaluate, generate -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from rnnkit.models.choice import parameter_count
 from rnnkit.training.checkpoint import CheckpointError, find_checkpoint, load_weights, read_checkpoint, read_json, write_json
 from rnnkit.training.config import TrainConfig
 
@@ -33,7 +34,7 @@ def model_description(model: nn.Module) -> dict:
     return {
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None,
-        "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()),
+        "parameters": parameter_count(model),
     }
 
 
