@@ -9,8 +9,9 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.data import PaddedBatches
+from rnnkit.data.splits import stratified_split
 from rnnkit.models import LanguageModelPretraining, SequenceClassifier, SequenceClassifierConfig
-from rnnkit.tasks.classify import class_weights, classification_loss, evaluate_batches, stratified_split
+from rnnkit.tasks.classify import class_weights, classification_loss, evaluate_batches
 from rnnkit.training import TrainConfig, fit
 
 FAST = ["--epochs", "3", "--batch-size", "8", "--hidden-size", "16", "--embedding-size", "16", "--no-progress", "--device", "cpu"]

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from rnnkit.data import PaddedBatches, tokenizer_from_dict
 from rnnkit.data.labelled_text import read_labelled_text, read_unlabelled_text
 from rnnkit.data.series import Series, Standardizer, fill_missing, read_series
+from rnnkit.data.splits import stratified_split
 from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 from rnnkit.models import (
     LanguageModelPretraining,
@@ -178,19 +179,6 @@ def label_indices(labels: list[str], names: list[str], source: str) -> torch.Ten
     if unknown:
         raise ValueError(f"{source} has label(s) {unknown[:5]} that training never saw; the known labels are {names}")
     return torch.tensor([index[label] for label in labels], dtype=torch.long)
-
-
-def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train rows, validation rows): `fraction` of each class (at least one) held out."""
-    generator = torch.Generator().manual_seed(seed)
-    train, val = [], []
-    for name in sorted(set(labels)):
-        rows = [i for i, label in enumerate(labels) if label == name]
-        order = [rows[i] for i in torch.randperm(len(rows), generator=generator).tolist()]
-        cut = max(1, round(len(rows) * fraction)) if len(rows) > 1 else 0
-        val += order[:cut]
-        train += order[cut:]
-    return sorted(train), sorted(val)
 
 
 # -- train --------------------------------------------------------------------------------------------

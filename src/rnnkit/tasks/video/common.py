@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from rnnkit.data.batches import PaddedBatches
-from rnnkit.tasks.classify import classification_loss, evaluate_batches, label_indices, predict_batches, stratified_split
+from rnnkit.data.splits import stratified_split
+from rnnkit.tasks.classify import classification_loss, evaluate_batches, label_indices, predict_batches
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import resolve_device
