@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.ops.attention import masked_softmax
-from rnnkit.ops.lengths import check_lengths
+from rnnkit.ops.lengths import check_lengths, tracing
 
 
 def _check_3d(name: str, t: Tensor, size: int | None, what: str) -> None:
@@ -28,7 +28,7 @@ def _checked_lengths(lengths, batch: int, steps: int) -> Tensor | None:
     if lengths is None:
         return None
     lengths = check_lengths(lengths, batch, steps)
-    if batch and int(lengths.min()) == 0:
+    if batch and not tracing() and int(lengths.min()) == 0:
         row = int((lengths == 0).nonzero()[0])
         raise ValueError(f"lengths[{row}] is 0: a row with no valid positions has nothing to attend to")
     return lengths

@@ -29,7 +29,7 @@ def check_lengths(lengths: Tensor | Sequence[int], batch_size: int, max_len: int
         raise ValueError(
             f"{name} must have shape ({batch_size},), one length per batch row; got shape {tuple(lengths.shape)}"
         )
-    if batch_size > 0:
+    if batch_size > 0 and not tracing():  # values are data: a graph being traced for export cannot branch on them
         low, high = int(lengths.min()), int(lengths.max())
         if low < 0 or high > max_len:
             bad = low if low < 0 else high
@@ -37,6 +37,13 @@ def check_lengths(lengths: Tensor | Sequence[int], batch_size: int, max_len: int
                 f"{name} must lie in 0..{max_len} (the time dimension of the input); got a length of {bad}"
             )
     return lengths.long()
+
+
+def tracing() -> bool:
+    """True while torch.export / torch.compile trace the code (rnnkit export): checks that read tensor
+    values on the host are skipped then, and the exported model's runner checks its inputs instead."""
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and getattr(compiler, "is_compiling", lambda: False)())
 
 
 def length_mask(lengths: Tensor, max_len: int, device: torch.device | None = None) -> Tensor:

@@ -1,0 +1,106 @@
+"""The graphs each task exports: thin modules around a trained model whose inputs and outputs are
+plain tensors (states as one tensor per leaf), and whose recurrent layers run as an exported graph
+can run them (export.masked)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.export.masked import MaskedRecurrent, whole_sequence_blocker
+from rnnkit.ops.state import state_leaves
+
+
+def state_names(layer: nn.Module) -> list[str]:
+    """The leaf names of a recurrent layer's state: ["h", "c"] for an LSTM, ["h"] otherwise."""
+    example = layer.init_state(1, device="meta")
+    fields = getattr(example, "_fields", None)
+    return list(fields) if fields else ["h"]
+
+
+def state_shape(layer: nn.Module, leaf: str) -> list:
+    """(L * D, "batch", H) of one state leaf."""
+    size = layer.output_size if leaf == "h" else layer.hidden_size
+    return [layer.num_layers * layer.num_directions, "batch", size]
+
+
+def pack_state(layer: nn.Module, leaves: tuple[Tensor, ...]):
+    """State leaves back into the layer's state (a tensor or a named tuple)."""
+    example = layer.init_state(1, device="meta")
+    return type(example)(*leaves) if hasattr(example, "_fields") else leaves[0]
+
+
+class LMSequence(nn.Module):
+    """tokens (B, T) int64 and the state leaves -> logits (B, T, V) and the state after step T. Every
+    row runs all T steps (for prompts of different lengths, use the step graph with `keep`)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: Tensor, *state: Tensor):
+        logits, new = self.model(tokens, pack_state(self.model.rnn, state))
+        return (logits, *state_leaves(new))
+
+
+class LMStep(nn.Module):
+    """token (B,) int64, keep (B,) bool and the state leaves -> logits (B, V) for the next token and
+    the new state; rows where keep is False return their state unchanged (their logits are
+    meaningless), so a batch of different-length prompts is read one position at a time exactly."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, token: Tensor, keep: Tensor, *state: Tensor):
+        logits, new = self.model(token.unsqueeze(1), pack_state(self.model.rnn, state))
+        mask = keep.view(1, -1, 1)
+        kept = [torch.where(mask, n, old) for n, old in zip(state_leaves(new), state)]
+        return (logits[:, 0], *kept)
+
+
+class TransformerLMSequence(nn.Module):
+    """tokens (B, T) int64 -> logits (B, T, V) of a transformer language model (no cache: the
+    runtime re-reads its context window for every new token)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: Tensor):
+        return self.model(tokens)[0]
+
+
+class ClassifierSequence(nn.Module):
+    """inputs (B, T) int64 ids or (B, T, F) float32 features and lengths (B,) int64 -> logits (B, C),
+    the recurrent layer computed by masking (export.masked)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        rnn = getattr(model, "rnn", None)
+        if rnn is not None:
+            blocker = whole_sequence_blocker(rnn)
+            if blocker:
+                raise ValueError(f"this classifier cannot be exported: {blocker}")
+            model = copy.copy(model)  # the trained model keeps its own layer
+            model._modules = dict(model._modules)
+            model._modules["rnn"] = MaskedRecurrent(rnn)
+        self.model = model
+
+    def forward(self, inputs: Tensor, lengths: Tensor):
+        return self.model(inputs, lengths)
+
+
+class ForecasterWindow(nn.Module):
+    """windows (B, L + H, F) float32, scaled as in training with the unknown future zeroed -> the
+    forecast's parameters (B, H, D, P) on the same scale. L and H are the run's: the graph has a
+    symbolic batch only."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, windows: Tensor):
+        return self.model(windows)

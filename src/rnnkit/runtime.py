@@ -1,0 +1,247 @@
+"""Exported rnnkit models on onnxruntime and numpy alone: no torch is imported.
+
+`rnnkit export RUN_DIR` writes ONNX files and an export.json; `load(EXPORT_DIR)` reads them back as
+the task's runner, with the same pre- and post-processing as rnnkit's own commands:
+
+    >>> from rnnkit import runtime
+    >>> lm = runtime.load("runs/lm/export")
+    >>> lm.generate("The ", max_tokens=40, temperature=0)          # greedy: the same text as `rnnkit lm generate --temperature 0`
+    >>> clf = runtime.load("runs/sst2/export")
+    >>> clf.predict(["a gripping, funny film"])                     # (labels, probabilities (N, C))
+    >>> fc = runtime.load("runs/forecast/export")
+    >>> fc.forecast(history)                                        # history (N >= lookback, columns) in the data's units
+
+Sampling (temperature > 0) draws from numpy's generator, so sampled text differs from rnnkit's
+torch-seeded text for the same seed; greedy output is the same.
+Needs `pip install onnxruntime numpy` (and `tokenizers` for BPE vocabularies).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.data.tokenizers import tokenizer_from_dict
+
+FORMAT_VERSION = 1
+
+
+def read_spec(folder: str | Path) -> dict:
+    """export.json of an export folder, checked to be one this runtime reads."""
+    path = Path(folder) / "export.json"
+    if not path.is_file():
+        raise ValueError(f"{folder} has no export.json; write one with 'rnnkit export RUN_DIR --out {folder}'")
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(spec, dict) or spec.get("format") != "rnnkit-export":
+        raise ValueError(f"{path} is not an rnnkit export description (no \"format\": \"rnnkit-export\")")
+    if spec.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {spec['format_version']}; this rnnkit reads up to {FORMAT_VERSION}: upgrade rnnkit")
+    return spec
+
+
+def load(folder: str | Path):
+    """The runner for the export in `folder`: LanguageModelRuntime, ClassifierRuntime or ForecasterRuntime."""
+    spec = read_spec(folder)
+    runners = {"lm": LanguageModelRuntime, "classify": ClassifierRuntime, "forecast": ForecasterRuntime}
+    if spec["task"] not in runners:
+        raise ValueError(f"{folder} holds a {spec['task']!r} export, which this runtime does not run")
+    return runners[spec["task"]](Path(folder), spec)
+
+
+class _Runtime:
+    def __init__(self, folder: Path, spec: dict) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise ValueError("running an exported model needs onnxruntime: pip install onnxruntime") from err
+        self.folder, self.spec = folder, spec
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.sessions = {}
+        for name, graph in spec["graphs"].items():
+            path = folder / graph["file"]
+            if not path.is_file():
+                raise ValueError(f"{folder}: export.json names {graph['file']}, which is missing")
+            self.sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(self, graph: str, feeds: dict) -> dict:
+        """{output name: array} of one graph."""
+        session = self.sessions[graph]
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, feeds)))
+
+
+class LanguageModelRuntime(_Runtime):
+    """Next-token logits, state carried between calls, and text generation."""
+
+    def __init__(self, folder: Path, spec: dict) -> None:
+        super().__init__(folder, spec)
+        self.tokenizer = tokenizer_from_dict(spec["tokenizer"])
+        self.state_names = [leaf["name"] for leaf in spec["state"]]
+        self.vocab_size = next(iter(spec["graphs"].values()))["outputs"][0]["shape"][-1]
+
+    def initial_state(self, batch: int) -> dict:
+        """Zeros for every state leaf, {name: (L*D, batch, H)}."""
+        return {leaf["name"]: np.zeros([batch if a == "batch" else a for a in leaf["shape"]], dtype=np.float32)
+                for leaf in self.spec["state"]}
+
+    def step(self, tokens, state: dict | None = None, keep=None) -> tuple[np.ndarray, dict]:
+        """(B,) token ids -> (logits (B, V), new state); rows where `keep` is False keep their state."""
+        tokens = _ids(tokens, 1, "tokens", self.vocab_size)
+        if "step" not in self.sessions:
+            raise ValueError("this export has no step graph (a transformer): use logits() on the whole context")
+        state = self.initial_state(len(tokens)) if state is None else state
+        keep = np.ones(len(tokens), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+        out = self.run("step", {"token": tokens, "keep": keep, **{f"state_in_{n}": state[n] for n in self.state_names}})
+        return out["logits"], {n: out[f"state_out_{n}"] for n in self.state_names}
+
+    def logits(self, tokens, state: dict | None = None) -> tuple[np.ndarray, dict]:
+        """(B, T) token ids -> (logits (B, T, V), the state after step T)."""
+        tokens = _ids(tokens, 2, "tokens", self.vocab_size)
+        if "model" not in self.sessions:  # a cell with no whole-sequence graph: one step at a time
+            steps = []
+            for t in range(tokens.shape[1]):
+                step_logits, state = self.step(tokens[:, t], state)
+                steps.append(step_logits)
+            return np.stack(steps, axis=1), state
+        if not self.state_names:
+            limit = self.spec["max_len"]
+            if tokens.shape[1] > limit:
+                raise ValueError(f"tokens has {tokens.shape[1]} steps; this transformer reads at most {limit}")
+            return self.run("model", {"tokens": tokens})["logits"], {}
+        state = self.initial_state(tokens.shape[0]) if state is None else state
+        out = self.run("model", {"tokens": tokens, **{f"state_in_{n}": state[n] for n in self.state_names}})
+        return out["logits"], {n: out[f"state_out_{n}"] for n in self.state_names}
+
+    def generate_ids(self, prompt: list[int], max_tokens: int, temperature: float = 0.0, top_k: int | None = None, seed: int = 0):
+        """Token ids after `prompt`, one at a time (as rnnkit.tasks.lm.generate_ids; <unk> never comes out)."""
+        if not prompt:
+            raise ValueError("the prompt must hold at least one token")
+        rng = np.random.default_rng(seed)
+        context = list(prompt)
+        logits, state = self.logits(np.asarray([prompt], dtype=np.int64))
+        for i in range(max_tokens):
+            scores = logits[0, -1].astype(np.float64)
+            for token in self.spec["generation"]["never"]:
+                scores[token] = -np.inf
+            token = _sample(scores, temperature, top_k, rng)
+            yield token
+            if i + 1 == max_tokens:
+                break
+            if self.state_names:
+                step_logits, state = self.step([token], state)
+                logits = step_logits[:, None]
+            else:  # a transformer re-reads its window
+                context = (context + [token])[-self.spec["max_len"]:]
+                logits, _ = self.logits(np.asarray([context], dtype=np.int64))
+
+    def generate(self, prompt: str = "", max_tokens: int = 200, temperature: float = 0.0, top_k: int | None = None,
+                 seed: int = 0) -> str:
+        """The text generated after `prompt` (an empty prompt reads as a newline, as in rnnkit)."""
+        encoded = self.tokenizer.encode(prompt or self.spec["generation"]["empty_prompt"])
+        return self.tokenizer.decode(list(self.generate_ids(encoded.ids, max_tokens, temperature, top_k, seed)))
+
+
+class ClassifierRuntime(_Runtime):
+    """Class probabilities for texts (token vocabularies) or numeric series (z-scored as in training)."""
+
+    def __init__(self, folder: Path, spec: dict) -> None:
+        super().__init__(folder, spec)
+        self.labels = list(spec["labels"])
+        encoder = spec["encoder"]
+        self.kind = encoder["kind"]
+        self.tokenizer = tokenizer_from_dict(encoder["tokenizer"]) if self.kind == "text" else None
+        self.scaler = encoder.get("scaler")
+
+    def encode(self, examples: list) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs padded with zeros, lengths) of texts or (T, C) series."""
+        if not examples:
+            raise ValueError("nothing to classify: give at least one example")
+        rows = [self._encoded(e, i) for i, e in enumerate(examples)]
+        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
+        shape = (len(rows), int(lengths.max())) + rows[0].shape[1:]
+        inputs = np.zeros(shape, dtype=rows[0].dtype)
+        for i, r in enumerate(rows):
+            inputs[i, : len(r)] = r
+        return inputs, lengths
+
+    def _encoded(self, example, i: int) -> np.ndarray:
+        if self.kind == "text":
+            if not isinstance(example, str):
+                raise ValueError(f"example {i} is a {type(example).__name__}; this model classifies text (str)")
+            ids = self.tokenizer.encode(example).ids
+            if not ids:
+                raise ValueError(f"example {i} has no tokens after tokenization ({example[:40]!r})")
+            return np.asarray(ids, dtype=np.int64)
+        values = np.asarray(example, dtype=np.float64)
+        if values.ndim == 1:
+            values = values[:, None]
+        channels = len(self.scaler["mean"])
+        if values.ndim != 2 or values.shape[1] != channels or len(values) == 0:
+            raise ValueError(f"example {i} has shape {values.shape}; expected (time steps >= 1, {channels} channels)")
+        if not np.isfinite(values).all():
+            raise ValueError(f"example {i} holds NaN or infinite values; fill or drop them first")
+        return ((values - np.asarray(self.scaler["mean"])) / np.asarray(self.scaler["std"])).astype(np.float32)
+
+    def predict(self, examples: list) -> tuple[list[str], np.ndarray]:
+        """(predicted label per example, probabilities (N, C) in the order of `labels`)."""
+        inputs, lengths = self.encode(examples)
+        logits = self.run("model", {"inputs": inputs, "lengths": lengths})["logits"].astype(np.float64)
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        return [self.labels[i] for i in probabilities.argmax(axis=1)], probabilities
+
+
+class ForecasterRuntime(_Runtime):
+    """The next `horizon` steps of a series from its last `lookback` rows, in the data's units."""
+
+    def forecast(self, history) -> dict:
+        """history (N >= lookback, columns) with the run's columns (targets first, then covariates) ->
+        {"mean": (H, D), "lower"/"upper": (H, D) or None, "level"}."""
+        s = self.spec
+        values = np.asarray(history, dtype=np.float64)
+        if values.ndim == 1:
+            values = values[:, None]
+        columns = len(s["columns"])
+        if values.ndim != 2 or values.shape[1] != columns:
+            raise ValueError(f"history has shape {values.shape}; expected (rows, {columns}) for columns {s['columns']}")
+        if len(values) < s["lookback"]:
+            raise ValueError(f"history has {len(values)} rows; the model needs the last {s['lookback']} (its lookback)")
+        values = values[-s["lookback"] :]
+        if not np.isfinite(values).all():
+            raise ValueError("the last lookback rows of history hold NaN or infinite values; fill them first")
+        mean, std = np.asarray(s["scaler"]["mean"]), np.asarray(s["scaler"]["std"])
+        window = np.zeros((1, s["lookback"] + s["horizon"], columns), dtype=np.float32)
+        window[0, : s["lookback"]] = (values - mean) / std
+        out = self.run("model", {"windows": window})
+        d = len(s["targets"])
+        back = lambda x: None if x is None else x[0].astype(np.float64) * std[:d] + mean[:d]  # noqa: E731
+        return {"targets": list(s["targets"]), "mean": back(out["forecast_mean"]), "lower": back(out.get("forecast_lower")),
+                "upper": back(out.get("forecast_upper")), "level": s["level"]}
+
+
+def _ids(tokens, dims: int, name: str, vocab_size: int) -> np.ndarray:
+    array = np.asarray(tokens)
+    if array.ndim != dims or array.size == 0 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must be a non-empty {dims}-D array of integer token ids; got shape {array.shape} and dtype {array.dtype}")
+    if array.min() < 0 or array.max() >= vocab_size:
+        raise ValueError(f"{name} holds the id {int(array.min() if array.min() < 0 else array.max())}; "
+                         f"ids run from 0 to {vocab_size - 1} (the vocabulary)")
+    return array.astype(np.int64)
+
+
+def _sample(scores: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0, else softmax(scores / T) over the top k (as rnnkit.tasks.lm.sample_next)."""
+    if temperature <= 0:
+        return int(scores.argmax())
+    scores = scores / temperature
+    if top_k is not None and 0 < top_k < len(scores):
+        threshold = np.sort(scores)[-top_k]
+        scores = np.where(scores < threshold, -np.inf, scores)
+    p = np.exp(scores - scores.max())
+    return int(rng.choice(len(p), p=p / p.sum()))

@@ -1,0 +1,229 @@
+"""`rnnkit export` and rnnkit.runtime: ONNX graphs with symbolic batch and time, onnxruntime equal to
+the eager model at shapes the trace never saw (mixed lengths, bidirectional, stacked), the step
+graph's roll-out equal to whole sequences, greedy text from the runtime equal to rnnkit's, and the
+runtime working without torch."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+onnx = pytest.importorskip("onnx")
+
+from rnnkit import runtime  # noqa: E402
+from rnnkit.cli import main  # noqa: E402
+from rnnkit.export.masked import MaskedRecurrent, whole_sequence_blocker  # noqa: E402
+from rnnkit.layers import GRU, LSTM, RNN, LayerNormLSTM  # noqa: E402
+
+CPU = ["--no-progress", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("layer_class", [LSTM, GRU, RNN])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masked_layer_equals_the_packed_layer(layer_class, bidirectional):
+    torch.manual_seed(0)
+    layer = layer_class(5, 7, num_layers=2, bidirectional=bidirectional).eval()
+    x, lengths = torch.randn(4, 9, 5), torch.tensor([9, 3, 6, 1])
+    state = layer.init_state(4)
+    state = type(state)(*(torch.randn_like(s) for s in state)) if isinstance(state, tuple) else torch.randn_like(state)
+    with torch.no_grad():
+        want_ys, want_state = layer(x, state, lengths=lengths)
+        got_ys, got_state = MaskedRecurrent(layer)(x, state, lengths=lengths)
+    torch.testing.assert_close(got_ys, want_ys)
+    h_want = want_state[0] if isinstance(want_state, tuple) else want_state
+    h_got = got_state[0] if isinstance(got_state, tuple) else got_state
+    torch.testing.assert_close(h_got, h_want)  # h is exact at every length (an LSTM's c only for full rows)
+
+
+def test_cells_without_a_fused_kernel_are_refused_for_whole_sequences():
+    assert "loop kernel" in whole_sequence_blocker(LayerNormLSTM(3, 4))
+    assert "zoneout" in whole_sequence_blocker(LSTM(3, 4, zoneout=0.1))
+    assert whole_sequence_blocker(LSTM(3, 4, recurrent_dropout=0.2).eval()) is None  # off in evaluation
+    with pytest.raises(ValueError, match="loop kernel"):
+        MaskedRecurrent(GRU(3, 4, kernel="loop"))
+
+
+@pytest.fixture(scope="module")
+def lm_export(tmp_path_factory):
+    run = tmp_path_factory.mktemp("lm") / "run"
+    assert main(["lm", "train", "--preset", "tiny", "--max-steps", "30", "--hidden-size", "32", "--embedding-size", "16",
+                 "--out", str(run), *CPU]) == 0
+    assert main(["export", str(run)]) == 0
+    return run
+
+
+def test_lm_export_has_symbolic_axes_and_a_spec_that_matches_the_files(lm_export):
+    folder = lm_export / "export"
+    spec = json.loads((folder / "export.json").read_text())
+    assert spec["task"] == "lm" and set(spec["graphs"]) == {"model", "step"}
+    assert [leaf["name"] for leaf in spec["state"]] == ["h", "c"]
+    for entry in spec["graphs"].values():
+        model = onnx.load(str(folder / entry["file"]))
+        assert not any(p.key == "" for p in model.metadata_props)
+        assert {p.key: p.value for p in model.metadata_props}["rnnkit_task"] == "lm"
+        declared = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+                    for v in list(model.graph.input) + list(model.graph.output)}
+        assert declared == {p["name"]: p["shape"] for p in entry["inputs"] + entry["outputs"]}
+        assert all(d == "batch" for p in entry["inputs"] for d in p["shape"][1:2] if p["name"].startswith("state"))
+    assert spec["graphs"]["model"]["inputs"][0]["shape"] == ["batch", "time"]
+    assert spec["graphs"]["model"]["outputs"][0]["shape"][:2] == ["batch", "time"]  # not frozen at the example's length
+    assert spec["graphs"]["step"]["parity"]["rollout_max_abs_diff"] < 1e-4
+
+
+def test_runtime_greedy_text_equals_rnnkit_generate(lm_export):
+    from rnnkit.tasks.lm import generate
+
+    expected = "".join(generate(lm_export, "The ", max_tokens=40, temperature=0.0, device_name="cpu"))
+    lm = runtime.load(lm_export / "export")
+    assert len(expected) >= 20 and lm.generate("The ", max_tokens=40, temperature=0) == expected
+    sampled = lm.generate("The ", max_tokens=40, temperature=0.8, seed=3)
+    assert sampled == lm.generate("The ", max_tokens=40, temperature=0.8, seed=3) and sampled != expected
+
+
+def test_runtime_step_with_keep_reads_prompts_of_different_lengths_exactly(lm_export):
+    lm = runtime.load(lm_export / "export")
+    prompts = [[5, 9, 3, 7, 2], [4, 8]]
+    state = lm.initial_state(2)
+    for t in range(5):
+        keep = np.array([t < len(p) for p in prompts])
+        tokens = np.array([p[t] if t < len(p) else 0 for p in prompts])
+        _, state = lm.step(tokens, state, keep)
+    for row, prompt in enumerate(prompts):
+        _, alone = lm.logits(np.array([prompt]))
+        for name in state:
+            np.testing.assert_allclose(state[name][:, row], alone[name][:, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_runtime_refuses_bad_token_ids(lm_export):
+    lm = runtime.load(lm_export / "export")
+    with pytest.raises(ValueError, match="ids run from 0 to"):
+        lm.logits(np.array([[1, 10_000]]))
+    with pytest.raises(ValueError, match="integer token ids"):
+        lm.step(np.array([0.5]))
+
+
+def test_runtime_imports_no_torch(lm_export):
+    code = ("import sys; from rnnkit import runtime; lm = runtime.load(sys.argv[1]); text = lm.generate('The ', 10, temperature=0); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; print(repr(text))")
+    result = subprocess.run([sys.executable, "-c", code, str(lm_export / "export")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(eval(result.stdout)) > 0
+
+
+def test_loop_kernel_lm_exports_the_step_graph_only(tmp_path):
+    run = tmp_path / "run"
+    assert main(["lm", "train", "--preset", "tiny", "--max-steps", "3", "--cell", "lnlstm", "--hidden-size", "16",
+                 "--embedding-size", "8", "--out", str(run), *CPU]) == 0
+    assert main(["export", str(run), "--out", str(tmp_path / "out")]) == 0
+    spec = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert set(spec["graphs"]) == {"step"} and "loop kernel" in spec["whole_sequence"]
+    lm = runtime.load(tmp_path / "out")
+    logits, state = lm.logits(np.array([[3, 4, 5]]))  # one step at a time through step.onnx
+    assert logits.shape[:2] == (1, 3) and set(state) == {"h", "c"}
+
+
+TEXTS = ["a wonderful film", "great acting and a great story", "i loved it", "a dull film", "terrible acting", "i hated it"]
+
+
+@pytest.mark.parametrize("flags", [["--cell", "gru", "--bidirectional", "--num-layers", "2", "--pooling", "last"],
+                                   ["--cell", "lstm", "--bidirectional", "--pooling", "attention"]])
+def test_classifier_export_matches_rnnkit_predict(tmp_path, flags, capsys):
+    train = tmp_path / "train.tsv"
+    train.write_text("text\tlabel\n" + "".join(f"{t}\t{'pos' if i < 3 else 'neg'}\n" for i, t in enumerate(TEXTS * 4)))
+    run = tmp_path / "run"
+    assert main(["classify", "train", "--data", str(train), "--out", str(run), *flags, "--epochs", "2", "--hidden-size", "8",
+                 "--embedding-size", "8", *CPU]) == 0
+    assert main(["export", str(run)]) == 0
+    spec = json.loads((run / "export" / "export.json").read_text())
+    assert spec["graphs"]["model"]["inputs"][0]["shape"] == ["batch", "time"]
+    clf = runtime.load(run / "export")
+    queries = ["great story", "a dull , terrible film that i hated", "wonderful"]
+    labels, probabilities = clf.predict(queries)
+    from rnnkit.tasks.classify import predict
+
+    names, want = predict(run, None, stdin="\n".join(queries), device_name="cpu")
+    np.testing.assert_allclose(probabilities, want.numpy(), rtol=1e-4, atol=1e-5)
+    assert clf.labels == names and labels == [names[i] for i in want.argmax(1)]
+    with pytest.raises(ValueError, match="no tokens"):
+        clf.predict([""])
+
+
+def test_numeric_classifier_and_forecaster_exports(tmp_path):
+    g = np.random.default_rng(0)
+    lines = ["@classLabel true up down", "@data"]
+    for i in range(16):
+        ramp = np.linspace(0, 1, 6 + i % 5) * (1 if i % 2 else -1) + 0.05 * g.standard_normal(6 + i % 5)
+        lines.append(",".join(f"{v:.4f}" for v in ramp) + (":up" if i % 2 else ":down"))
+    (tmp_path / "series.ts").write_text("\n".join(lines) + "\n")
+    run = tmp_path / "numeric"
+    assert main(["classify", "train", "--data", str(tmp_path / "series.ts"), "--out", str(run), "--epochs", "2",
+                 "--hidden-size", "8", "--embedding-size", "8", *CPU]) == 0
+    assert main(["export", str(run)]) == 0
+    clf = runtime.load(run / "export")
+    series = [np.linspace(0, 1, 7), np.linspace(1, 0, 4)]
+    _, probabilities = clf.predict(series)
+    from rnnkit.tasks.classify import load_run
+
+    model, encoder, _, _ = load_run(run)
+    with torch.no_grad():
+        for row, s in enumerate(series):
+            x = encoder.series([torch.tensor(s, dtype=torch.float32).unsqueeze(1)])[0].unsqueeze(0)
+            want = torch.softmax(model(x, torch.tensor([len(s)])), dim=1)[0].numpy()
+            np.testing.assert_allclose(probabilities[row], want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict([np.array([0.1, np.nan, 0.3])])
+
+    assert main(["forecast", "example", str(tmp_path / "demand.csv")]) == 0
+    run = tmp_path / "forecast"
+    assert main(["forecast", "train", "--data", str(tmp_path / "demand.csv"), "--time-column", "time", "--target", "demand",
+                 "--lookback", "24", "--horizon", "6", "--epochs", "1", "--hidden-size", "8", "--stride", "8", "--loss", "gaussian",
+                 "--out", str(run), *CPU]) == 0
+    assert main(["export", str(run)]) == 0
+    from rnnkit.tasks.forecast.inference import predict
+
+    want = predict(run, str(tmp_path / "demand.csv"), device_name="cpu")
+    history = np.loadtxt(tmp_path / "demand.csv", delimiter=",", skiprows=1, usecols=[1], max_rows=None)
+    got = runtime.load(run / "export").forecast(history)
+    np.testing.assert_allclose(got["mean"], want["mean"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got["upper"], want["upper"], rtol=1e-4, atol=1e-4)
+
+
+def test_export_errors_say_what_is_wrong(tmp_path, lm_export, capsys):
+    assert main(["export", str(tmp_path / "missing")]) == 1
+    assert "run.json" in capsys.readouterr().err
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    assert main(["export", str(lm_export), "--out", str(tmp_path / "taken")]) == 1
+    assert "not an rnnkit export" in capsys.readouterr().err
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="no export.json"):
+        runtime.load(tmp_path)
+
+
+def test_transformer_models_export(tmp_path):
+    run = tmp_path / "lm"
+    assert main(["lm", "train", "--preset", "tiny", "--model", "transformer", "--max-steps", "3", "--d-model", "16", "--num-heads", "2",
+                 "--out", str(run), *CPU]) == 0
+    assert main(["export", str(run)]) == 0
+    spec = json.loads((run / "export" / "export.json").read_text())
+    assert set(spec["graphs"]) == {"model"} and spec["state"] == []
+    from rnnkit.tasks.lm import generate
+
+    lm = runtime.load(run / "export")
+    assert lm.generate("ab", max_tokens=12, temperature=0) == "".join(generate(run, "ab", max_tokens=12, temperature=0.0, device_name="cpu"))
+    with pytest.raises(ValueError, match="no step graph"):
+        lm.step([1])
+
+    train = tmp_path / "train.tsv"
+    train.write_text("text\tlabel\n" + "good film\tpos\nbad film\tneg\n" * 6)
+    run = tmp_path / "classify"
+    assert main(["classify", "train", "--data", str(train), "--out", str(run), "--model", "transformer", "--d-model", "16",
+                 "--num-heads", "2", "--epochs", "1", *CPU]) == 0
+    assert main(["export", str(run)]) == 0
+    labels, probabilities = runtime.load(run / "export").predict(["good film", "bad"])
+    assert len(labels) == 2 and probabilities.shape == (2, 2)
