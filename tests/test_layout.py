@@ -1,5 +1,5 @@
 """The layers of the package import only from layers to their left:
-ops -> cells -> layers -> models -> data -> training -> tasks -> export -> cli."""
+ops -> cells -> layers -> models -> data -> training -> tasks -> export -> serve -> cli."""
 
 import ast
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "rnnkit"
-ORDER = ["ops", "cells", "layers", "models", "data", "training", "tasks", "export", "cli"]
+ORDER = ["ops", "cells", "layers", "models", "data", "training", "tasks", "export", "serve", "cli"]
 
 
 def _part(module: str) -> str | None:

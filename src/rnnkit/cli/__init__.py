@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import classify, clinical, compare, demo, export, forecast, lm, report, speech, translate, video
+from rnnkit.cli import classify, clinical, compare, demo, export, forecast, lm, report, serve, speech, translate, video
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="task", metavar="TASK")
-    for task in (lm, classify, translate, forecast, speech, clinical, video, compare, report, export, demo):
+    for task in (lm, classify, translate, forecast, speech, clinical, video, compare, report, export, serve, demo):
         task.add_parser(subparsers)
     return parser
 

@@ -152,6 +152,21 @@ def _tokenizers():
     return tokenizers
 
 
+def decode_incrementally(tokenizer, ids: Iterable[int]):
+    """Text pieces as token ids arrive: each piece as soon as the text decodes whole (a multi-byte
+    character split over BPE tokens waits for its last token)."""
+    done, shown = [], ""
+    for token in ids:
+        done.append(token)
+        text = tokenizer.decode(done)
+        if text.startswith(shown) and not text.endswith("\ufffd"):
+            yield text[len(shown):]
+            shown = text
+    text = tokenizer.decode(done)
+    if text.startswith(shown) and len(text) > len(shown):
+        yield text[len(shown):]
+
+
 TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.data import Document, StreamBatches, embedded_corpus, read_documents, tokenizer_from_dict
-from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
+from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, decode_incrementally
 from rnnkit.models import LanguageModel, LanguageModelConfig, TransformerLanguageModel, TransformerLanguageModelConfig
 from rnnkit.models.choice import build_model, model_from_description, parameter_count
 from rnnkit.training import TrainConfig, evaluate, fit, masked_cross_entropy, model_loss
@@ -301,16 +301,13 @@ def generate(run_dir: Path, prompt: str = "", max_tokens: int = 200, temperature
     encoded = tokenizer.encode(prompt or "\n")
     if encoded.unknown:
         print(f"rnnkit: {encoded.unknown} token(s) of the prompt are not in the vocabulary; they were mapped to <unk>", file=sys.stderr)
-    ids, shown = [], ""
-    for token in generate_ids(model, encoded.ids, max_tokens, temperature, top_k, seed):
-        ids.append(token)
-        text = tokenizer.decode(ids)
-        if text.startswith(shown) and not text.endswith("\ufffd"):
-            yield text[len(shown):]
-            shown = text
-    text = tokenizer.decode(ids)
-    if text.startswith(shown) and len(text) > len(shown):
-        yield text[len(shown):]
+    yield from generate_text(model, tokenizer, encoded.ids, max_tokens, temperature, top_k, seed)
+
+
+def generate_text(model, tokenizer, prompt: list[int], max_tokens: int, temperature: float = 0.8, top_k: int | None = None,
+                  seed: int = 0) -> Iterator[str]:
+    """The pieces of text generated after the token ids `prompt`, each as soon as it decodes whole."""
+    yield from decode_incrementally(tokenizer, generate_ids(model, prompt, max_tokens, temperature, top_k, seed))
 
 
 def preset_configs(name: str) -> Preset:
@@ -319,4 +316,4 @@ def preset_configs(name: str) -> Preset:
     return PRESETS[name]
 
 
-__all__ = ["LANGUAGE_MODELS", "LMDataConfig", "PRESETS", "evaluate_run", "generate", "generate_ids", "load_model", "preset_configs", "resume", "train"]
+__all__ = ["LANGUAGE_MODELS", "LMDataConfig", "PRESETS", "evaluate_run", "generate", "generate_ids", "generate_text", "load_model", "preset_configs", "resume", "train"]

@@ -1,0 +1,236 @@
+"""What `rnnkit serve` runs for each loaded run directory: one service per run, on eager torch or on
+its ONNX export (rnnkit.runtime), with the same methods either way. A request's mistakes raise
+RequestError naming the field, which the app answers with a 4xx."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.data.tokenizers import decode_incrementally
+from rnnkit.training.checkpoint import read_json
+from rnnkit.training.rundir import read_run
+
+TASKS = ("lm", "classify", "forecast")
+BACKENDS = ("torch", "onnx")
+
+
+class RequestError(ValueError):
+    """A bad request: `field` is the JSON path of what was wrong ("prompt", "inputs[2]")."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.field, self.status = field, status
+
+
+def load_service(run_dir: Path, backend: str = "torch", name: str | None = None):
+    """The service of one run directory (its export folder, RUN_DIR/export, for the onnx backend)."""
+    run_dir = Path(run_dir)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    task = read_run(run_dir).get("task")
+    if task not in TASKS:
+        raise ValueError(f"{run_dir} holds a {task!r} run; rnnkit serve handles {', '.join(TASKS)} runs so far")
+    name = name or run_dir.resolve().name
+    runner = None
+    if backend == "onnx":
+        from rnnkit.runtime import load as load_export
+
+        if not (run_dir / "export" / "export.json").is_file():
+            raise ValueError(f"--backend onnx serves RUN_DIR/export; run 'rnnkit export {run_dir}' first")
+        runner = load_export(run_dir / "export")
+    service = {"lm": LMService, "classify": ClassifierService, "forecast": ForecastService}[task](name, run_dir, runner)
+    service.backend = backend
+    return service
+
+
+class Service:
+    task = ""
+
+    def __init__(self, name: str, run_dir: Path, runner) -> None:
+        self.name, self.run_dir, self.runner = name, run_dir, runner
+        self.lock = threading.Lock()  # one request at a time per model: the cores are shared anyway
+        self.backend = "torch" if runner is None else "onnx"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "task": self.task, "backend": self.backend, "run": str(self.run_dir)}
+
+
+class LMService(Service):
+    task = "lm"
+
+    def __init__(self, name: str, run_dir: Path, runner) -> None:
+        super().__init__(name, run_dir, runner)
+        if runner is None:
+            from rnnkit.tasks import lm
+
+            self.model, self.tokenizer = lm.load_model(run_dir)
+            self.max_len = getattr(self.model.config, "max_len", None)
+        else:
+            self.tokenizer = runner.tokenizer
+            self.max_len = runner.spec.get("max_len")
+
+    def describe(self) -> dict:
+        vocab = getattr(self.tokenizer, "vocab_size", None)
+        return {**super().describe(), "vocab_size": vocab, "context": self.max_len}
+
+    def encode(self, prompt: str) -> list[int]:
+        """The prompt's token ids; a token the vocabulary lacks is an error that shows it."""
+        encoded = self.tokenizer.encode(prompt or "\n")
+        if encoded.unknown:
+            pieces = [piece for piece in self._pieces(prompt) if self.tokenizer.encode(piece).unknown]
+            shown = ", ".join(repr(p) for p in dict.fromkeys(pieces))
+            raise RequestError("prompt", f"the prompt holds {encoded.unknown} token(s) this model's vocabulary lacks ({shown[:200]}); "
+                                         f"remove or replace them")
+        return encoded.ids
+
+    def _pieces(self, prompt: str) -> list[str]:
+        split = getattr(self.tokenizer, "split", None)
+        return split(prompt) if split else list(prompt)
+
+    def stream(self, ids: list[int], max_tokens: int, temperature: float, top_k: int | None, seed: int) -> Iterator[str]:
+        """Text pieces as they are generated."""
+        if self.runner is None:
+            from rnnkit.tasks.lm import generate_ids
+
+            tokens = generate_ids(self.model, ids, max_tokens, temperature, top_k, seed)
+        else:
+            tokens = self.runner.generate_ids(ids, max_tokens, temperature, top_k, seed)
+        with torch.no_grad():
+            yield from decode_incrementally(self.tokenizer, tokens)
+
+
+class ClassifierService(Service):
+    task = "classify"
+
+    def __init__(self, name: str, run_dir: Path, runner) -> None:
+        super().__init__(name, run_dir, runner)
+        if runner is None:
+            from rnnkit.tasks.classify import load_run
+
+            self.model, self.encoder, self.labels, _ = load_run(run_dir)
+            self.kind = self.encoder.kind
+            self.tokenizer = self.encoder.tokenizer
+            self.channels = None if self.kind == "text" else len(self.encoder.scaler.mean)
+        else:
+            self.labels, self.kind, self.tokenizer = runner.labels, runner.kind, runner.tokenizer
+            self.channels = None if self.kind == "text" else len(runner.scaler["mean"])
+
+    def describe(self) -> dict:
+        inputs = "text" if self.kind == "text" else f"series of {self.channels} channel(s)"
+        return {**super().describe(), "labels": self.labels, "inputs": inputs}
+
+    def predict(self, examples: list) -> tuple[list[str], np.ndarray, list[int]]:
+        """(labels, probabilities (N, C), unknown tokens per example: 0 for series)."""
+        unknown = []
+        if self.kind == "text":
+            rows = []
+            for i, text in enumerate(examples):
+                if not isinstance(text, str):
+                    raise RequestError(f"inputs[{i}]", f"this model classifies text; inputs[{i}] is not a string")
+                encoded = self.tokenizer.encode(text)
+                if not encoded.ids:
+                    raise RequestError(f"inputs[{i}]", f"inputs[{i}] has no tokens after tokenization")
+                rows.append(encoded.ids)
+                unknown.append(encoded.unknown)
+        else:
+            rows = [self._series(values, i) for i, values in enumerate(examples)]
+            unknown = [0] * len(rows)
+        if self.runner is None:
+            probabilities = self._torch(rows)
+        elif self.kind == "text":
+            probabilities = self._onnx_text(rows)
+        else:
+            probabilities = self.runner.predict(rows)[1]
+        return [self.labels[i] for i in probabilities.argmax(axis=1)], probabilities, unknown
+
+    def _series(self, values, i: int) -> np.ndarray:
+        array = np.asarray(values, dtype=np.float64)
+        if array.ndim == 1:
+            array = array[:, None]
+        if array.ndim != 2 or array.shape[1] != self.channels or len(array) == 0:
+            raise RequestError(f"inputs[{i}]", f"inputs[{i}] has shape {list(array.shape)}; expected (time steps >= 1, {self.channels})")
+        if not np.isfinite(array).all():
+            raise RequestError(f"inputs[{i}]", f"inputs[{i}] holds NaN or infinite values")
+        return array
+
+    def _torch(self, rows: list) -> np.ndarray:
+        from rnnkit.data import PaddedBatches
+        from rnnkit.tasks.classify import predict_batches
+
+        if self.kind == "text":
+            inputs = [torch.tensor(r, dtype=torch.long) for r in rows]
+        else:
+            inputs = self.encoder.series([torch.tensor(r, dtype=torch.float32) for r in rows])
+        probabilities, _ = predict_batches(self.model, PaddedBatches(inputs, torch.zeros(len(inputs), dtype=torch.long), 256,
+                                                                     shuffle=False), "cpu")
+        return probabilities.numpy()
+
+    def _onnx_text(self, rows: list[list[int]]):
+        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
+        inputs = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
+        for i, r in enumerate(rows):
+            inputs[i, : len(r)] = r
+        logits = self.runner.run("model", {"inputs": inputs, "lengths": lengths})["logits"].astype(np.float64)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)
+
+
+class ForecastService(Service):
+    task = "forecast"
+
+    def __init__(self, name: str, run_dir: Path, runner) -> None:
+        super().__init__(name, run_dir, runner)
+        saved = read_json(run_dir / "forecast.json")["data"]
+        self.targets, self.covariates = list(saved["targets"]), list(saved.get("covariates") or [])
+        self.known, self.time_column = list(saved.get("known") or []), saved.get("time_column")
+        self.lookback, self.horizon = saved["lookback"], saved["horizon"]
+        if saved.get("id_column"):
+            raise ValueError(f"{run_dir} is a panel forecaster (--id-column); rnnkit serve handles single series so far")
+        if runner is None:
+            from rnnkit.tasks.forecast.inference import load_run
+
+            self.loaded = load_run(run_dir)
+
+    def describe(self) -> dict:
+        columns = ([self.time_column] if self.time_column else []) + self.targets + self.covariates + self.known
+        return {**super().describe(), "columns": columns, "targets": self.targets, "lookback": self.lookback, "horizon": self.horizon,
+                "known_future": self.known}
+
+    def forecast(self, columns: dict) -> dict:
+        """columns: {name: [values]} with at least the run's lookback rows; known-future covariates
+        add `horizon` rows after the history with the targets null."""
+        needed = ([self.time_column] if self.time_column else []) + self.targets + self.covariates + self.known
+        missing = [c for c in needed if c not in columns]
+        if missing:
+            raise RequestError(f"columns.{missing[0]}", f"columns lacks {missing}; this model reads {needed}")
+        lengths = {len(columns[c]) for c in needed}
+        if len(lengths) != 1:
+            raise RequestError("columns", f"every column must have the same number of rows; got {sorted(lengths)}")
+        for c in needed:
+            if c == self.time_column:
+                continue
+            for r, v in enumerate(columns[c]):
+                if v is not None and not np.isfinite(v):
+                    raise RequestError(f"columns.{c}[{r}]", f"columns.{c}[{r}] is NaN or infinite")
+        if self.runner is not None:  # the export takes single series without known-future covariates
+            history = np.asarray([columns[c] for c in self.targets + self.covariates], dtype=np.float64).T
+            try:
+                result = self.runner.forecast(history)
+            except ValueError as err:
+                raise RequestError("columns", str(err)) from None
+            return {**result, "times": None}
+        from rnnkit.tasks.forecast.inference import forecast_rows
+
+        header = needed
+        rows = [["" if columns[c][r] is None else str(columns[c][r]) for c in header] for r in range(lengths.pop())]
+        try:
+            _, result = forecast_rows(self.loaded, header, rows, "the request", "cpu")
+        except ValueError as err:
+            raise RequestError("columns", str(err)) from None
+        times = result["times"]
+        return {**result, "times": [str(t) for t in times] if times is not None else None}
