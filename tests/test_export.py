@@ -227,3 +227,23 @@ def test_transformer_models_export(tmp_path):
     assert main(["export", str(run)]) == 0
     labels, probabilities = runtime.load(run / "export").predict(["good film", "bad"])
     assert len(labels) == 2 and probabilities.shape == (2, 2)
+
+
+@pytest.mark.parametrize("flags", [["--attention", "additive", "--cell", "gru"], ["--attention", "general", "--cell", "lstm"]])
+def test_translation_export_decodes_like_rnnkit(tmp_path, flags):
+    assert main(["translate", "example", str(tmp_path / "numbers"), "--limit", "300"]) == 0
+    numbers, run = tmp_path / "numbers", tmp_path / "run"
+    assert main(["translate", "train", "--src", str(numbers / "train.de"), "--tgt", str(numbers / "train.en"), *flags,
+                 "--tokenizer", "char", "--epochs", "8", "--hidden-size", "32", "--embedding-size", "16", "--out", str(run), *CPU]) == 0
+    assert main(["export", str(run)]) == 0
+    spec = json.loads((run / "export" / "export.json").read_text())
+    assert set(spec["graphs"]) == {"encoder", "decoder_step"}
+    assert spec["graphs"]["encoder"]["inputs"][0]["shape"] == ["batch", "source"]
+    from rnnkit.tasks.translate import run as translate
+
+    texts = (numbers / "train.de").read_text().splitlines()[:16]
+    got = runtime.load(run / "export").translate(texts)
+    assert got == translate(run, texts, beam_size=1, device_name="cpu")
+    assert len(set(got)) > 4  # trained enough to say different things
+    with pytest.raises(ValueError, match="empty"):
+        runtime.load(run / "export").translate([""])

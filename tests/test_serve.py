@@ -199,3 +199,25 @@ def test_serve_command_refuses_bad_arguments(runs, capsys, tmp_path):
     assert "not a run directory" in capsys.readouterr().err
     assert main(["serve", str(runs / "reviews"), "--max-items", "0"]) == 1
     assert "--max-items must be at least 1" in capsys.readouterr().err
+
+
+def test_translate_endpoint(tmp_path):
+    assert main(["translate", "example", str(tmp_path / "numbers"), "--limit", "200"]) == 0
+    numbers, run = tmp_path / "numbers", tmp_path / "numbers-run"
+    assert main(["translate", "train", "--src", str(numbers / "train.de"), "--tgt", str(numbers / "train.en"), "--tokenizer", "char",
+                 "--epochs", "3", "--hidden-size", "16", "--embedding-size", "8", "--out", str(run), *CPU]) == 0
+    from rnnkit.tasks.translate import run as translate
+
+    texts = (numbers / "train.de").read_text().splitlines()[:3]
+    with TestClient(build_app([load_service(run)])) as c:
+        reply = c.post("/v1/translate", json={"texts": texts, "beam": 3})
+        assert reply.status_code == 200 and reply.json()["translations"] == translate(run, texts, beam_size=3, device_name="cpu")
+        bad = c.post("/v1/translate", json={"texts": ["  "]})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "texts[0]"
+        assert c.post("/v1/translate", json={"texts": texts, "beam": 0}).json()["error"]["field"] == "beam"
+    pytest.importorskip("onnxruntime")
+    assert main(["export", str(run)]) == 0
+    with TestClient(build_app([load_service(run, "onnx")])) as c:
+        reply = c.post("/v1/translate", json={"texts": texts})
+        assert reply.json()["beam"] == 1 and reply.json()["translations"] == translate(run, texts, beam_size=1, device_name="cpu")
+        assert c.post("/v1/translate", json={"texts": texts, "beam": 4}).json()["error"]["field"] == "beam"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.tokenizers import tokenizer_from_dict
+from rnnkit.data.tokenizers import detokenize, tokenizer_from_dict
 
 FORMAT_VERSION = 1
 
@@ -47,7 +47,8 @@ def read_spec(folder: str | Path) -> dict:
 def load(folder: str | Path):
     """The runner for the export in `folder`: LanguageModelRuntime, ClassifierRuntime or ForecasterRuntime."""
     spec = read_spec(folder)
-    runners = {"lm": LanguageModelRuntime, "classify": ClassifierRuntime, "forecast": ForecasterRuntime}
+    runners = {"lm": LanguageModelRuntime, "classify": ClassifierRuntime, "forecast": ForecasterRuntime,
+               "translate": TranslatorRuntime}
     if spec["task"] not in runners:
         raise ValueError(f"{folder} holds a {spec['task']!r} export, which this runtime does not run")
     return runners[spec["task"]](Path(folder), spec)
@@ -223,6 +224,62 @@ class ForecasterRuntime(_Runtime):
         back = lambda x: None if x is None else x[0].astype(np.float64) * std[:d] + mean[:d]  # noqa: E731
         return {"targets": list(s["targets"]), "mean": back(out["forecast_mean"]), "lower": back(out.get("forecast_lower")),
                 "upper": back(out.get("forecast_upper")), "level": s["level"]}
+
+
+class TranslatorRuntime(_Runtime):
+    """Translation with the encoder graph once per batch and the decoder step graph per token,
+    decoded greedily (as `rnnkit translate run --beam 1`)."""
+
+    def __init__(self, folder: Path, spec: dict) -> None:
+        super().__init__(folder, spec)
+        self.source, self.target = spec["source"], spec["target"]
+        self.source_tokenizer = tokenizer_from_dict(self.source["tokenizer"])
+        self.target_tokenizer = tokenizer_from_dict(self.target["tokenizer"])
+        self.state_names = [leaf["name"] for leaf in spec["state"]]
+
+    def encode(self, text: str, i: int = 0) -> list[int]:
+        """A source text's ids (the tokenizer's ids shifted past the specials)."""
+        if not isinstance(text, str):
+            raise ValueError(f"text {i} is a {type(text).__name__}; expected a string")
+        encoded = self.source_tokenizer.encode(text.lower() if self.source["lowercase"] else text)
+        if not encoded.ids:
+            raise ValueError(f"text {i} is empty; give one sentence per text")
+        return [t + self.spec["specials"]["offset"] for t in encoded.ids]
+
+    def decode(self, ids: list[int]) -> str:
+        offset = self.spec["specials"]["offset"]
+        text = self.target_tokenizer.decode([t - offset for t in ids if t >= offset])
+        return detokenize(text) if self.target["tokenizer"]["kind"] == "word" else text
+
+    def translate(self, texts: list[str]) -> list[str]:
+        """Greedy translations of `texts`, in order."""
+        if not texts:
+            raise ValueError("nothing to translate: give at least one text")
+        rows = [self.encode(t, i) for i, t in enumerate(texts)]
+        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
+        src = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)  # <pad> is 0
+        for i, r in enumerate(rows):
+            src[i, : len(r)] = r
+        encoded = self.run("encoder", {"src": src, "src_lengths": lengths})
+        memory = {name: encoded[name] for name in ("memory_outputs", "memory_keys", "memory_summary")}
+        state = {f"state_in_{n}": encoded[f"state_init_{n}"] for n in self.state_names}
+        d, specials = self.spec["decoding"], self.spec["specials"]
+        limits = np.maximum(1, np.floor(lengths * d["max_len_a"] + d["max_len_b"])).astype(int)
+        token = np.full(len(rows), specials["bos"], dtype=np.int64)
+        out, done = [[] for _ in rows], np.zeros(len(rows), dtype=bool)
+        for _ in range(int(limits.max())):
+            step = self.run("decoder_step", {"token": token, **memory, "src_lengths": lengths, **state})
+            token = step["log_probs"].argmax(axis=1).astype(np.int64)
+            state = {f"state_in_{n}": step[f"state_out_{n}"] for n in self.state_names}
+            for b in np.flatnonzero(~done):
+                if token[b] == specials["eos"]:
+                    done[b] = True
+                else:
+                    out[b].append(int(token[b]))
+                    done[b] = len(out[b]) >= limits[b]
+            if done.all():
+                break
+        return [self.decode(ids) for ids in out]
 
 
 def _ids(tokens, dims: int, name: str, vocab_size: int) -> np.ndarray:

@@ -13,10 +13,10 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "serve", help="serve trained runs over HTTP (needs the serve extra)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Serve one or more trained runs (lm, classify, forecast) over HTTP on this machine. Endpoints: "
+        description="Serve one or more trained runs (lm, classify, translate, forecast) over HTTP on this machine. Endpoints: "
         "GET /healthz, GET /readyz (503 until the models are loaded), GET /v1/models, POST /v1/lm (prompt, "
         "max_tokens, temperature, top_k, seed, stream: server-sent events), POST /v1/classify (inputs: texts or "
-        "series), POST /v1/forecast (columns: {name: values}); a `model` field picks one of several runs of a task "
+        "series), POST /v1/translate (texts, beam), POST /v1/forecast (columns: {name: values}); a `model` field picks one of several runs of a task "
         "by its directory name. Bad requests get a 4xx with {\"error\": {\"code\", \"message\", \"field\"}}. "
         "Binds to 127.0.0.1 unless --host says otherwise. Needs: pip install 'rnnkit[serve]'.",
         epilog="examples:\n"

@@ -152,6 +152,13 @@ def _tokenizers():
     return tokenizers
 
 
+def detokenize(text: str) -> str:
+    """Undo the word tokenizer's spaces around punctuation ("a man , in a t - shirt ." -> "a man, in a t-shirt.")."""
+    text = re.sub(r" ([.,!?;:%)\]}])", r"\1", text)
+    text = re.sub(r"([(\[{]) ", r"\1", text)
+    return re.sub(r"(\w) ([-'’]) (\w)", r"\1\2\3", text)
+
+
 def decode_incrementally(tokenizer, ids: Iterable[int]):
     """Text pieces as token ids arrive: each piece as soon as the text decodes whole (a multi-byte
     character split over BPE tokens waits for its last token)."""

@@ -49,6 +49,9 @@ class MaskedRecurrent(nn.Module):
         if blocker:
             raise ValueError(blocker)
         self.layer = layer
+        # what models read off their recurrent layer
+        self.input_size, self.hidden_size, self.num_layers = layer.input_size, layer.hidden_size, layer.num_layers
+        self.bidirectional, self.num_directions, self.output_size = layer.bidirectional, layer.num_directions, layer.output_size
 
     def forward(self, x: Tensor, state=None, lengths: Tensor | None = None):
         layer = self.layer

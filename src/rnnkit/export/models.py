@@ -79,15 +79,7 @@ class ClassifierSequence(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        rnn = getattr(model, "rnn", None)
-        if rnn is not None:
-            blocker = whole_sequence_blocker(rnn)
-            if blocker:
-                raise ValueError(f"this classifier cannot be exported: {blocker}")
-            model = copy.copy(model)  # the trained model keeps its own layer
-            model._modules = dict(model._modules)
-            model._modules["rnn"] = MaskedRecurrent(rnn)
-        self.model = model
+        self.model = with_masked(model, "rnn") if hasattr(model, "rnn") else model
 
     def forward(self, inputs: Tensor, lengths: Tensor):
         return self.model(inputs, lengths)
@@ -104,3 +96,48 @@ class ForecasterWindow(nn.Module):
 
     def forward(self, windows: Tensor):
         return self.model(windows)
+
+
+def with_masked(model: nn.Module, attribute: str) -> nn.Module:
+    """A shallow copy of `model` whose recurrent layer `attribute` runs by masking (the trained
+    model keeps its own layer); refuses a layer that cannot run as a whole-sequence graph."""
+    layer = getattr(model, attribute)
+    blocker = whole_sequence_blocker(layer)
+    if blocker:
+        raise ValueError(f"this model cannot be exported: {blocker}")
+    clone = copy.copy(model)
+    clone._modules = dict(model._modules)
+    clone._modules[attribute] = MaskedRecurrent(layer)
+    return clone
+
+
+class TranslateEncoder(nn.Module):
+    """src (B, S) int64 and src_lengths (B,) -> the attention memory (outputs (B, S, M), keys
+    (B, S, K), summary (B, M)) and the decoder's initial state leaves."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = with_masked(model, "encoder")
+
+    def forward(self, src: Tensor, src_lengths: Tensor):
+        memory, state = self.model.encode(src, src_lengths)
+        return (memory.outputs, memory.keys, memory.summary, *state_leaves(state))
+
+
+class TranslateDecoderStep(nn.Module):
+    """The previous target token (B,), the memory, src_lengths and the state leaves -> log-
+    probabilities of the next token (B, V) (<pad> and <bos> at -inf), attention weights (B, S) (zeros
+    without attention) and the new state."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, token: Tensor, outputs: Tensor, keys: Tensor, summary: Tensor, src_lengths: Tensor, *state: Tensor):
+        from rnnkit.models.seq2seq import Memory
+
+        memory = Memory(outputs, keys, src_lengths, summary)
+        logp, new, weights = self.model.step(token, memory, pack_state(self.model.decoder, state))
+        if weights is None:
+            weights = outputs.new_zeros(outputs.shape[:2])
+        return (logp, weights, *state_leaves(new))

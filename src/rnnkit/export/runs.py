@@ -6,6 +6,9 @@ Per task:
   `step.onnx` (one token per row, a keep mask and the state in; next-token logits and the state
   out) for generation and streaming; a transformer has `model.onnx` only;
 - classify: `model.onnx` (inputs and lengths in, class logits out; recurrent layers by masking);
+- translate: `encoder.onnx` (padded sources and lengths in; the attention memory and the decoder's
+  initial state out) and `decoder_step.onnx` (one target token per row, the memory and the state in;
+  log-probabilities, attention weights and the new state out);
 - forecast: `model.onnx` (scaled windows in; the forecast's mean, and its interval for Gaussian and
   quantile outputs, out; symbolic batch, the run's lookback and horizon).
 
@@ -32,7 +35,7 @@ from rnnkit.export.masked import whole_sequence_blocker
 from rnnkit.training.checkpoint import find_checkpoint, read_json, write_json
 from rnnkit.training.rundir import package_version, read_run
 
-TASKS = ("lm", "classify", "forecast")
+TASKS = ("lm", "classify", "forecast", "translate")
 FORMAT_VERSION = 1
 RNG = np.random.default_rng(0)  # draws the parity-check inputs; reset by every export_run
 
@@ -56,7 +59,8 @@ def export_run(run_dir: Path, out: Path | None = None, opset: int = 18, progress
     try:
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            spec = {"lm": _export_lm, "classify": _export_classify, "forecast": _export_forecast}[task](run_dir, work, opset, progress)
+            exporters = {"lm": _export_lm, "classify": _export_classify, "forecast": _export_forecast, "translate": _export_translate}
+            spec = exporters[task](run_dir, work, opset, progress)
         checkpoint = find_checkpoint(run_dir / "best") or find_checkpoint(run_dir / "last")
         spec = {"format": "rnnkit-export", "format_version": FORMAT_VERSION, "task": task, "run": str(run_dir.resolve()),
                 "checkpoint": {"path": str(checkpoint), "sha256": _sha256(checkpoint)}, "opset": opset,
@@ -222,6 +226,68 @@ def _classifier_padding_check(sess, model, feeds: dict) -> float:
                              f"by {float(np.abs(logits[row] - expected).max()):.3g}")
         worst = max(worst, float(np.abs(logits[row] - expected[0]).max()))
     return worst
+
+
+# -- translation ----------------------------------------------------------------------------------------------
+def _export_translate(run_dir: Path, work: Path, opset: int, progress) -> dict:
+    from rnnkit.models.seq2seq import BOS, EOS, PAD
+    from rnnkit.tasks.translate import SPECIALS, Translator
+
+    translator = Translator.load(run_dir, "cpu")
+    model = translator.model
+    c = model.config
+    encoder = models.TranslateEncoder(model).eval()
+    step = models.TranslateDecoderStep(model).eval()
+    width = c.hidden_size * (2 if c.bidirectional else 1)
+    key_width = c.hidden_size if c.attention == "dot" else width
+    leaves = models.state_names(model.decoder)
+    shapes = {leaf: models.state_shape(model.decoder, leaf) for leaf in leaves}
+    memory = [Port("memory_outputs", ("batch", "source", width)), Port("memory_keys", ("batch", "source", key_width)),
+              Port("memory_summary", ("batch", width))]
+    lengths = Port("src_lengths", ("batch",), "int64")
+    state_in = [Port(f"state_in_{leaf}", tuple(shapes[leaf])) for leaf in leaves]
+    state_out = [Port(f"state_out_{leaf}", tuple(shapes[leaf])) for leaf in leaves]
+    vocab = c.tgt_vocab_size
+
+    def sources(b: int, s: int) -> dict:
+        src_lengths = RNG.integers(1, s + 1, b)
+        src_lengths[0] = s
+        src = RNG.integers(SPECIALS, c.src_vocab_size, (b, s)).astype(np.int64)
+        src[np.arange(s)[None, :] >= src_lengths[:, None]] = PAD
+        return {"src": src, "src_lengths": src_lengths.astype(np.int64)}
+
+    progress("exporting encoder.onnx (padded sources with lengths)")
+    example = sources(2, 7)
+    enc_inputs = [Port("src", ("batch", "source"), "int64"), lengths]
+    enc_outputs = memory + [Port(f"state_init_{leaf}", tuple(shapes[leaf])) for leaf in leaves]
+    export_graph(encoder, tuple(torch.from_numpy(v) for v in example.values()), enc_inputs, enc_outputs, work / "encoder.onnx", opset)
+    sess = session(work / "encoder.onnx")
+    cases = [(1, 1), (4, 13), (3, 40)]
+    worst = max(compare(sess, encoder, sources(b, s), f"encoder.onnx at B={b}, S={s}") for b, s in cases)
+
+    progress("exporting decoder_step.onnx (one target token per row)")
+    step_inputs = [Port("token", ("batch",), "int64"), *memory, lengths, *state_in]
+    step_outputs = [Port("log_probs", ("batch", vocab)), Port("attention", ("batch", "source")), *state_out]
+
+    enc_names = [p.name for p in enc_outputs]
+
+    def step_feeds(b: int, s: int) -> dict:
+        """A decoder step's inputs: random tokens, and the memory and state the exported encoder gives."""
+        src = sources(b, s)
+        encoded = dict(zip(enc_names, sess.run(None, src)))
+        return {"token": RNG.integers(SPECIALS, vocab, (b,)).astype(np.int64), **{p.name: encoded[p.name] for p in memory},
+                "src_lengths": src["src_lengths"], **{f"state_in_{leaf}": encoded[f"state_init_{leaf}"] for leaf in leaves}}
+
+    example = step_feeds(2, 7)
+    export_graph(step, tuple(torch.from_numpy(v) for v in example.values()), step_inputs, step_outputs, work / "decoder_step.onnx", opset)
+    step_sess = session(work / "decoder_step.onnx")
+    step_worst = max(compare(step_sess, step, step_feeds(b, s), f"decoder_step.onnx at B={b}, S={s}") for b, s in ((1, 1), (3, 21)))
+    return {"source": translator.src.to_dict(), "target": translator.tgt.to_dict(), "specials": {"pad": PAD, "bos": BOS, "eos": EOS,
+            "offset": SPECIALS}, "decoding": {"max_len_a": 1.5, "max_len_b": 10, "never": [PAD, BOS]},
+            "state": [{"name": leaf, "shape": shapes[leaf]} for leaf in leaves],
+            "graphs": {"encoder": _graph_entry("encoder.onnx", enc_inputs, enc_outputs, {"cases": cases, "max_abs_diff": worst}),
+                       "decoder_step": _graph_entry("decoder_step.onnx", step_inputs, step_outputs,
+                                                    {"cases": [[1, 1], [3, 21]], "max_abs_diff": step_worst})}}
 
 
 # -- forecasters ----------------------------------------------------------------------------------------------

@@ -55,6 +55,13 @@ class ClassifyRequest(BaseModel):
     inputs: list[str | list[Number] | list[list[Number]]] = Field(min_length=1)
 
 
+class TranslateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    model: str | None = None
+    texts: list[str] = Field(min_length=1)
+    beam: int | None = Field(None, ge=1, le=16)  # None: 5 on torch, 1 (greedy) on onnx
+
+
 class ForecastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     model: str | None = None
@@ -180,6 +187,18 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
         return {"model": chosen.name, "labels": labels,
                 "probabilities": [dict(zip(chosen.labels, (round(float(p), 6) for p in row))) for row in probabilities],
                 "unknown_tokens": unknown}
+
+    @app.post("/v1/translate")
+    def translate(body: TranslateRequest):
+        chosen = service("translate", body.model)
+        if len(body.texts) > limits.max_items:
+            raise RequestError("texts", f"texts has {len(body.texts)} items; the limit is {limits.max_items}")
+        for i, text in enumerate(body.texts):
+            if len(text) > limits.max_chars:
+                raise RequestError(f"texts[{i}]", f"texts[{i}] has {len(text):,} characters; the limit is {limits.max_chars:,}")
+        with chosen.lock:
+            beam = body.beam or (5 if chosen.backend == "torch" else 1)
+            return {"model": chosen.name, "translations": chosen.translate(body.texts, beam), "beam": beam}
 
     @app.post("/v1/forecast")
     def forecast(body: ForecastRequest):

@@ -15,7 +15,7 @@ from rnnkit.data.tokenizers import decode_incrementally
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.rundir import read_run
 
-TASKS = ("lm", "classify", "forecast")
+TASKS = ("lm", "classify", "forecast", "translate")
 BACKENDS = ("torch", "onnx")
 
 
@@ -43,7 +43,8 @@ def load_service(run_dir: Path, backend: str = "torch", name: str | None = None)
         if not (run_dir / "export" / "export.json").is_file():
             raise ValueError(f"--backend onnx serves RUN_DIR/export; run 'rnnkit export {run_dir}' first")
         runner = load_export(run_dir / "export")
-    service = {"lm": LMService, "classify": ClassifierService, "forecast": ForecastService}[task](name, run_dir, runner)
+    services = {"lm": LMService, "classify": ClassifierService, "forecast": ForecastService, "translate": TranslateService}
+    service = services[task](name, run_dir, runner)
     service.backend = backend
     return service
 
@@ -234,3 +235,28 @@ class ForecastService(Service):
             raise RequestError("columns", str(err)) from None
         times = result["times"]
         return {**result, "times": [str(t) for t in times] if times is not None else None}
+
+
+class TranslateService(Service):
+    task = "translate"
+
+    def __init__(self, name: str, run_dir: Path, runner) -> None:
+        super().__init__(name, run_dir, runner)
+        if runner is None:
+            from rnnkit.tasks.translate import Translator
+
+            self.translator = Translator.load(run_dir, "cpu")
+
+    def describe(self) -> dict:
+        return {**super().describe(), "decoding": "greedy or beam search" if self.runner is None else "greedy (beam 1)"}
+
+    def translate(self, texts: list[str], beam: int) -> list[str]:
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise RequestError(f"texts[{i}]", f"texts[{i}] is empty; give one sentence per text")
+        if self.runner is not None:
+            if beam != 1:
+                raise RequestError("beam", "the onnx backend decodes greedily: ask for beam 1, or serve with --backend torch")
+            return self.runner.translate(texts)
+        with torch.no_grad():
+            return [text for text, _, _ in self.translator.translate(texts, beam_size=beam)]

@@ -9,7 +9,6 @@ decoding is limited to `max_len_a * source_length + max_len_b` tokens, whatever 
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 
 from rnnkit.data import tokenizer_from_dict
 from rnnkit.data.parallel import PairBatches, Pairs, read_pairs
-from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
+from rnnkit.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, detokenize
 from rnnkit.models.decoding import Hypothesis, beam_search, greedy_decode
 from rnnkit.models.seq2seq import BOS, EOS, LEGACY_DEFAULTS, PAD, Seq2Seq, Seq2SeqConfig
 from rnnkit.training import TrainConfig, fit
@@ -100,13 +99,6 @@ class Vocab:
     @classmethod
     def from_dict(cls, data: dict) -> Vocab:
         return cls(tokenizer_from_dict(data["tokenizer"]), data["lowercase"])
-
-
-def detokenize(text: str) -> str:
-    """Undo the word tokenizer's spaces around punctuation ("a man , in a t - shirt ." -> "a man, in a t-shirt.")."""
-    text = re.sub(r" ([.,!?;:%)\]}])", r"\1", text)
-    text = re.sub(r"([(\[{]) ", r"\1", text)
-    return re.sub(r"(\w) ([-'’]) (\w)", r"\1\2\3", text)
 
 
 # -- data ---------------------------------------------------------------------------------------------------
