@@ -10,6 +10,7 @@ as Kaldi's recipes align and retrain, a second pass: the first model aligns the 
 the pauses, so that not every utterance it hears opens with "no".
 
     python benchmarks/speech_yesno.py [--features mfcc] [--seeds 0 1 2] [--bidirectional] [--epochs 150] [--crop-words P]
+        [--crop-fragments Q] [--align-with RUN_DIR]
 
 Prints the figures (and the utterances it got wrong); asserts nothing.
 """
@@ -43,20 +44,24 @@ def main() -> None:
     parser.add_argument("--features", choices=["mfcc", "logmel"], default="mfcc")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--crop-words", type=float, default=0.0, help="a second pass with this --crop-words (0: none)")
+    parser.add_argument("--crop-fragments", type=float, default=0.0, help="the second pass's --crop-fragments")
+    parser.add_argument("--align-with", type=Path, help="the run whose model aligns the training transcripts "
+                        "(default: the first pass's first seed; given, only the second pass runs)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-yesno"))
     args = parser.parse_args()
     train, test = manifests(args.out / "data")
     aligned = args.out / "data" / "train-aligned.jsonl"
-    passes = [(f"run-seed{seed}", train, 0.0, seed) for seed in args.seeds]
+    passes = [] if args.align_with and args.crop_words else [(f"run-seed{seed}", train, 0.0, seed) for seed in args.seeds]
     passes += [(f"run-cropped-seed{seed}", aligned, args.crop_words, seed) for seed in args.seeds] if args.crop_words else []
     for name, manifest, crop, seed in passes:
         if crop and seed == args.seeds[0]:  # the first pass's first model gives the word times
-            entries, summary = align_run(args.out / f"run-seed{args.seeds[0]}", read_manifest(train), str(train), "cpu")
+            entries, summary = align_run(args.align_with or args.out / f"run-seed{args.seeds[0]}", read_manifest(train), str(train), "cpu")
             write_manifest(manifest, entries)
             print(f"aligned the training transcripts with the first pass: align score median {summary['align_score_median']:.3f}, "
                   f"lowest {summary['align_score_min']:.3f}")
         result = train_and_score(manifest, None, {"test": test}, args.out / name,
-                                 dict(units="word", batch_size=4, val_fraction=0.0, crop_words=crop, features=args.features),
+                                 dict(units="word", batch_size=4, val_fraction=0.0, crop_words=crop, features=args.features,
+                                      crop_fragments=args.crop_fragments if crop else 0.0),
                                  dict(bidirectional=args.bidirectional, dropout=0.3),
                                  dict(epochs=args.epochs, lr=2e-3, warmup_steps=20, seed=seed),
                                  {"greedy": Decoding(), "beam 8": Decoding(beam=8)})

@@ -124,3 +124,29 @@ def test_bad_settings_are_refused():
     data = crop_batches(0.5)
     with pytest.raises(ValueError, match="word cuts"):
         WordCropBatches(data.sources, data.targets, 2, data.cuts[:2], 0.5, data.fits, 9)
+
+
+def test_lead_fragments_start_inside_the_word_before_and_leave_it_out_of_the_target():
+    sources = [torch.arange(40, dtype=torch.float32)[:, None].repeat(1, 2) for _ in range(4)]
+    full = torch.tensor([1, 9, 2, 9, 3, 9, 4])
+    spans = ((2, 8), (12, 18), (22, 28), (32, 38))  # words with pauses around them
+    cuts = [WordCuts(((1,), (2,), (3,), (4,)), (0, 10, 20, 30, 40), spans)] * 4
+    data = WordCropBatches(sources, [full] * 4, 2, cuts, 1.0, lambda n, ids: n >= min_frames(ids), 9, lead_fragments=1.0)
+    seen = 0
+    for epoch in range(6):
+        for batch in data.batches(epoch, seed=0):
+            for frames, target in rows_of(batch):
+                first = int(target[0])
+                if first == 1:
+                    assert int(frames[0]) == 0  # nothing before the first word to keep
+                    continue
+                begin, end = spans[first - 2]
+                kept = end - int(frames[0])
+                assert 1 <= kept <= 0.5 * (end - begin) + 1 and int(frames[0]) >= begin  # the tail of the word before
+                assert 9 not in target[:1].tolist() and target.tolist()[0] == first  # which the target leaves out
+                seen += 1
+    assert seen > 5
+    plain = WordCropBatches(sources, [full] * 4, 2, cuts, 1.0, lambda n, ids: n >= min_frames(ids), 9)
+    for batch in plain.batches(3, seed=0):
+        for frames, target in rows_of(batch):
+            assert int(frames[0]) == 10 * (int(target[0]) - 1)  # without them crops start at the cuts

@@ -3,6 +3,7 @@ recomputation, overfitting tiny tasks, and `--model transformer` in lm, classify
 
 import json
 import math
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -253,3 +254,21 @@ def test_classify_and_forecast_take_the_transformer(tmp_path, capsys):
     capsys.readouterr()
     assert main(["forecast", "predict", str(run), "--data", str(table)]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 13  # a header and the horizon's rows
+
+
+def test_sinusoidal_inputs_are_scaled_and_runs_saved_before_the_field_are_not():
+    from rnnkit.models.choice import model_from_description
+    from rnnkit.tasks.classify import CLASSIFIERS
+
+    config = TransformerClassifierConfig(num_classes=2, vocab_size=30, d_model=16, num_heads=2)
+    model = TransformerClassifier(config)
+    assert model.encoder.input_scale == 4.0  # sqrt(d_model): embeddings comparable with the positions
+    assert TransformerClassifier(replace(config, positions="learned")).encoder.input_scale == 1.0
+    saved = {k: v for k, v in asdict(config).items() if k != "scale_inputs"}  # a run.json from before the field
+    old = model_from_description(CLASSIFIERS, {"class": "rnnkit.models.transformer.TransformerClassifier", "config": saved})
+    assert old.encoder.input_scale == 1.0 and old.config.scale_inputs is False
+    x = torch.randn(2, 5, 16)
+    layer = model.encoder.eval()
+    scaled = layer(x)[0]
+    layer.input_scale = 1.0
+    torch.testing.assert_close(layer(4.0 * x)[0], scaled)

@@ -67,6 +67,9 @@ def add_parser(subparsers) -> None:
     train.add_argument("--crop-words", type=float, default=0.0, metavar="P",
                        help="with probability P per utterance and epoch, train on a random run of its whole words, cut at "
                        "the pauses between them (needs word times in the manifest, as 'rnnkit speech align' writes)")
+    train.add_argument("--crop-fragments", type=float, default=0.0, metavar="Q",
+                       help="with probability Q, a word crop that does not start at the first word starts inside the word "
+                       "before, its last 10-50%% unlabelled (for recordings that begin mid-word)")
     _input_flags(train)
     add_training_flags(train)
     train.set_defaults(run=_train)
@@ -155,6 +158,7 @@ def _train(args) -> int:
             "n_mels": args.n_mels, "n_mfcc": args.n_mfcc, "hop_ms": args.hop_ms, "window_ms": args.window_ms,
             "sample_rate": args.sample_rate, "skip_bad": args.skip_bad, "pattern": args.pattern, "val_fraction": args.val_fraction,
             "lm_order": args.lm_order, "speeds": tuple(args.speed_perturb or (1.0,)), "crop_words": args.crop_words,
+            "crop_fragments": args.crop_fragments,
             "utterance_norm": args.utterance_norm}
     preset = args.preset or "tiny"
     data["batch_size"] = args.batch_size or speech.preset_configs(preset).data["batch_size"]

@@ -18,10 +18,12 @@ from rnnkit.data.speech import TextNormalizer, Units, Utterance
 class WordCuts:
     """Where one utterance's features may be cut between whole words: each word's unit ids, and the
     frames where the cuts lie: 0 before the first word, the quietest frame of the gap between each
-    pair of words, and the number of frames after the last word."""
+    pair of words, and the number of frames after the last word; `spans` the (first, end) frames of
+    each word (empty when unknown)."""
 
     pieces: tuple[tuple[int, ...], ...]
     cuts: tuple[int, ...]
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 def frame_loudness(features: Tensor, kind: str) -> Tensor:
@@ -53,7 +55,7 @@ def word_cuts(loudness: Tensor, utterance: Utterance, text: str, units: Units, n
             continue
         cuts.append(max(cuts[-1], lo + int(loudness[lo:hi].argmin())))
     cuts.append(frames)
-    return WordCuts(pieces, tuple(cuts))
+    return WordCuts(pieces, tuple(cuts), tuple((at(w.start), at(w.end)) for w in words))
 
 
 class WordCropBatches(PairBatches):
@@ -64,17 +66,25 @@ class WordCropBatches(PairBatches):
     a resumed run sees the same ones. `fits(frames, ids)` says whether CTC can align a crop; one it
     cannot is used whole.
 
+    With `lead_fragments` q > 0, a crop that does not start at the first word starts, with
+    probability q, inside the word before it instead, keeping the last 10-50% of that word's frames
+    with nothing in the target for them: recordings cut off mid-word at their start (yesno's test
+    file 1_1_1_1_0_1_0_0 opens with the end of a word) then do not read as a whole word.
+
     Learning from parts of utterances undoes positional habits: a model trained only on files that
     open with "no" learns to hear "no" at the start, whatever is said there."""
 
     def __init__(self, sources: list[Tensor], targets: list[Tensor], batch_size: int, cuts: list[WordCuts | None],
-                 probability: float, fits, separator: int | None) -> None:
+                 probability: float, fits, separator: int | None, lead_fragments: float = 0.0) -> None:
         super().__init__(sources, targets, batch_size)
         if len(cuts) != len(sources):
             raise ValueError(f"need word cuts (or None) for each of the {len(sources)} utterances; got {len(cuts)}")
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"the crop probability must lie in [0, 1]; got {probability}")
+        if not 0.0 <= lead_fragments <= 1.0:
+            raise ValueError(f"the lead-fragment probability must lie in [0, 1]; got {lead_fragments}")
         self.cuts, self.probability, self.fits, self.separator = cuts, probability, fits, separator
+        self.lead_fragments = lead_fragments
 
     def pair(self, row: int, epoch: int, seed: int) -> tuple[Tensor, Tensor]:
         """(features, target) of training row `row` in `epoch`: the whole utterance or a run of its words."""
@@ -94,6 +104,11 @@ class WordCropBatches(PairBatches):
                 ids.append(self.separator)
             ids += piece
         start, stop = cuts.cuts[first], cuts.cuts[last + 1]
+        # no draw without lead fragments, so runs made before them crop as they did
+        if self.lead_fragments and first > 0 and cuts.spans and rng.random() < self.lead_fragments:
+            begin, end = cuts.spans[first - 1]
+            if end > begin:
+                start = min(start, end - max(1, round(rng.uniform(0.1, 0.5) * (end - begin))))
         if not ids or not self.fits(stop - start, ids):
             return super().pair(row, epoch, seed)
         return self.sources[row][start:stop], torch.tensor(ids, dtype=torch.long)

@@ -78,7 +78,8 @@ class Transformer(nn.Module):
     output), and a cache from an earlier call continues the sequence. Otherwise every valid step
     attends to every valid step of its row (an encoder). Padding (steps >= lengths) is never attended
     to. `positions`: learned (one vector per position, up to `max_len`) or sinusoidal (fixed, any
-    length).
+    length). `input_scale` multiplies the inputs before the positions are added (Vaswani et al. scale
+    embeddings by sqrt(d_model) for sinusoidal positions, whose entries are of size 1).
 
     >>> layer = Transformer(16, num_layers=2, num_heads=4, max_len=32, causal=True)
     >>> ys, cache = layer(torch.randn(3, 5, 16), lengths=torch.tensor([5, 2, 4]))
@@ -87,13 +88,14 @@ class Transformer(nn.Module):
     """
 
     def __init__(self, d_model: int, num_layers: int = 2, num_heads: int = 4, ff_size: int | None = None,
-                 dropout: float = 0.0, max_len: int = 512, causal: bool = False, positions: str = "learned") -> None:
+                 dropout: float = 0.0, max_len: int = 512, causal: bool = False, positions: str = "learned",
+                 input_scale: float = 1.0) -> None:
         super().__init__()
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}; got {positions!r}")
         if num_layers < 1 or max_len < 1 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"num_layers and max_len must be at least 1 and dropout in [0, 1); got {num_layers}, {max_len}, {dropout}")
-        self.d_model, self.max_len, self.causal = d_model, max_len, causal
+        self.d_model, self.max_len, self.causal, self.input_scale = d_model, max_len, causal, float(input_scale)
         self.position = nn.Embedding(max_len, d_model) if positions == "learned" else None
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(TransformerBlock(d_model, num_heads, ff_size or 4 * d_model, dropout) for _ in range(num_layers))
@@ -110,6 +112,8 @@ class Transformer(nn.Module):
         if self.position is not None and past + steps > self.max_len:
             raise ValueError(f"the sequence is {past + steps} steps long; this transformer has positions for {self.max_len} "
                              "(its max_len): shorten the input, or train with a longer max_len or sinusoidal positions")
+        if self.input_scale != 1.0:
+            x = x * self.input_scale
         x = self.dropout(x + self._positions(past, steps, x.device))
         mask = self._mask(batch, past, steps, lengths, x.device)
         new_cache = []

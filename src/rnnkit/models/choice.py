@@ -84,7 +84,8 @@ def model_from_description(choices: dict, saved: dict) -> nn.Module:
     name = saved["class"].rsplit(".", 1)[-1]
     for model_class, config_class, _ in choices.values():
         if name == model_class.__qualname__:
-            values = dict(saved["config"])
+            # a field added later takes, for a run saved without it, the value that run was trained with
+            values = {**getattr(config_class, "LEGACY_DEFAULTS", {}), **saved["config"]}
             for f in fields(config_class):  # JSON gave tuples back as lists
                 if isinstance(values.get(f.name), list) and str(f.type).startswith("tuple"):
                     values[f.name] = tuple(values[f.name])

@@ -8,6 +8,7 @@ with the same point / Gaussian / quantile outputs, `relative` and `revin`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +25,7 @@ from rnnkit.models.forecaster import (
     revin_outputs,
     shift_location,
 )
+from rnnkit.models.transformer import input_scale
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class TransformerForecasterConfig:
     quantiles: tuple[float, ...] = (0.05, 0.5, 0.95)
     relative: bool = True
     revin: bool = False
+    scale_inputs: bool = True  # models.transformer.SCALE_DOC; runs saved before the field load with False
+
+    LEGACY_DEFAULTS: ClassVar[dict] = {"scale_inputs": False}
 
     def __post_init__(self) -> None:
         if self.distribution not in DISTRIBUTIONS:
@@ -89,7 +94,7 @@ class TransformerForecaster(nn.Module):
         self.config = c = config
         self.embed = nn.Linear(c.num_features + 1, c.d_model)
         self.encoder = Transformer(c.d_model, c.num_layers, c.num_heads, c.ff_size, c.dropout,
-                                   max_len=c.lookback + c.horizon, positions=c.positions)
+                                   max_len=c.lookback + c.horizon, positions=c.positions, input_scale=input_scale(c))
         self.dropout = nn.Dropout(c.dropout)
         self.output = nn.Linear(c.d_model, c.num_targets * c.num_params)
         self.revin = RevIN(c.num_targets) if c.revin else None

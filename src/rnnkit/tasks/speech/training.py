@@ -44,7 +44,8 @@ class SpeechDataConfig:
     `speeds` lists the speed factors each training utterance is used at (speed perturbation; the
     validation data is used as recorded). `crop_words` > 0 trains, with that probability per
     utterance and epoch, on a random run of an utterance's whole words, cut at the pauses its
-    manifest's word times give (data.speech.WordCropBatches). `utterance_norm` subtracts each
+    manifest's word times give (data.speech.WordCropBatches); `crop_fragments` of those crops start
+    inside the word before, its tail unlabelled. `utterance_norm` subtracts each
     utterance's own mean of every feature before the training statistics apply (cepstral mean
     normalisation: it removes a fixed gain and a microphone's colouring; offline only, since a
     stream's mean is not known until it ends)."""
@@ -65,6 +66,7 @@ class SpeechDataConfig:
     lm_order: int = 0
     speeds: tuple[float, ...] = (1.0,)
     crop_words: float = 0.0
+    crop_fragments: float = 0.0
     utterance_norm: bool = False
 
     def __post_init__(self) -> None:
@@ -75,6 +77,9 @@ class SpeechDataConfig:
             raise ValueError(f"val_fraction must be in [0, 1); got {self.val_fraction}")
         if not 0.0 <= self.crop_words <= 1.0:
             raise ValueError(f"crop_words is a probability in [0, 1]; got {self.crop_words}")
+        if not 0.0 <= self.crop_fragments <= 1.0 or (self.crop_fragments and not self.crop_words):
+            raise ValueError(f"crop_fragments is a probability in [0, 1] that applies to word crops (crop_words > 0); "
+                             f"got {self.crop_fragments} with crop_words {self.crop_words}")
         if self.lm_order < 0:
             raise ValueError(f"lm_order must be >= 0 (0: no language model); got {self.lm_order}")
 
@@ -148,7 +153,8 @@ def prepare(train_path: str, val_path: str | None, config: SpeechDataConfig, sta
         cuts = [word_cuts(frame_loudness(train_set.features[i], features.kind), train_set.utterances[i], train_set.texts[i],
                           units, normalizer, features.hop_ms / 1000, train_set.speeds[i]) for i in kept]
         batches = WordCropBatches(inputs, targets, config.batch_size, _report_cuts(cuts, str(train_path)), config.crop_words,
-                                  lambda frames, ids: output_frames(frames, stack) >= min_frames(ids), units.separator)
+                                  lambda frames, ids: output_frames(frames, stack) >= min_frames(ids), units.separator,
+                                  config.crop_fragments)
     else:
         batches = PairBatches(inputs, targets, config.batch_size)
     val = None
