@@ -23,7 +23,7 @@ from rnnkit.layers import GRU, LSTM, RNN, LayerNormLSTM  # noqa: E402
 CPU = ["--no-progress", "--device", "cpu"]
 
 
-@pytest.mark.parametrize("layer_class", [LSTM, GRU, RNN])
+@pytest.mark.parametrize("layer_class", [LSTM, GRU])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_masked_layer_equals_the_packed_layer(layer_class, bidirectional):
     torch.manual_seed(0)
@@ -44,6 +44,7 @@ def test_cells_without_a_fused_kernel_are_refused_for_whole_sequences():
     assert "loop kernel" in whole_sequence_blocker(LayerNormLSTM(3, 4))
     assert "zoneout" in whole_sequence_blocker(LSTM(3, 4, zoneout=0.1))
     assert whole_sequence_blocker(LSTM(3, 4, recurrent_dropout=0.2).eval()) is None  # off in evaluation
+    assert "LSTM and GRU operators only" in whole_sequence_blocker(RNN(3, 4))  # the exporter would freeze its time axis
     with pytest.raises(ValueError, match="loop kernel"):
         MaskedRecurrent(GRU(3, 4, kernel="loop"))
 
@@ -115,16 +116,20 @@ def test_runtime_imports_no_torch(lm_export):
     assert len(eval(result.stdout)) > 0
 
 
-def test_loop_kernel_lm_exports_the_step_graph_only(tmp_path):
+@pytest.mark.parametrize("cell, why, leaves", [("lnlstm", "loop kernel", {"h", "c"}), ("rnn", "LSTM and GRU operators only", {"h"})])
+def test_lm_without_a_whole_sequence_graph_exports_the_step_graph(tmp_path, cell, why, leaves):
     run = tmp_path / "run"
-    assert main(["lm", "train", "--preset", "tiny", "--max-steps", "3", "--cell", "lnlstm", "--hidden-size", "16",
+    assert main(["lm", "train", "--preset", "tiny", "--max-steps", "3", "--cell", cell, "--hidden-size", "16",
                  "--embedding-size", "8", "--out", str(run), *CPU]) == 0
     assert main(["export", str(run), "--out", str(tmp_path / "out")]) == 0
     spec = json.loads((tmp_path / "out" / "export.json").read_text())
-    assert set(spec["graphs"]) == {"step"} and "loop kernel" in spec["whole_sequence"]
+    assert set(spec["graphs"]) == {"step"} and why in spec["whole_sequence"]
     lm = runtime.load(tmp_path / "out")
     logits, state = lm.logits(np.array([[3, 4, 5]]))  # one step at a time through step.onnx
-    assert logits.shape[:2] == (1, 3) and set(state) == {"h", "c"}
+    assert logits.shape[:2] == (1, 3) and set(state) == leaves
+    from rnnkit.tasks.lm import generate
+
+    assert lm.generate("ab", max_tokens=8, temperature=0) == "".join(generate(run, "ab", max_tokens=8, temperature=0.0, device_name="cpu"))
 
 
 TEXTS = ["a wonderful film", "great acting and a great story", "i loved it", "a dull film", "terrible acting", "i hated it"]

@@ -32,6 +32,9 @@ def whole_sequence_blocker(layer: nn.Module) -> str | None:
     if not isinstance(layer, RecurrentLayer) or layer.mode not in FUSED_OPS:
         return (f"{type(layer).__name__} has no fused kernel; its time loop would be unrolled into a graph frozen at "
                 f"one length (export a step model instead, or use --cell lstm, gru or rnn)")
+    if layer.mode not in ("LSTM", "GRU"):
+        return (f"torch's ONNX exporter keeps a symbolic time axis for LSTM and GRU operators only; the vanilla "
+                f"{type(layer).__name__}'s would be frozen at one length (export a step model instead, or use --cell lstm or gru)")
     needs = [need for need in layer._loop_needs()]  # evaluation mode: recurrent dropout is off, zoneout is not
     if needs or layer.kernel == "loop":
         why = " and ".join(needs) if needs else "kernel='loop'"
