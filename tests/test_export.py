@@ -247,8 +247,11 @@ def test_translation_export_decodes_like_rnnkit(tmp_path, flags):
     from rnnkit.tasks.translate import run as translate
 
     texts = (numbers / "train.de").read_text().splitlines()[:16]
-    got = runtime.load(run / "export").translate(texts)
+    translator = runtime.load(run / "export")
+    got = translator.translate(texts)
     assert got == translate(run, texts, beam_size=1, device_name="cpu")
     assert len(set(got)) > 4  # trained enough to say different things
+    for beam, alpha in ((4, 1.0), (3, 0.0)):
+        assert translator.translate(texts, beam, alpha) == translate(run, texts, beam_size=beam, length_penalty=alpha, device_name="cpu")
     with pytest.raises(ValueError, match="empty"):
         runtime.load(run / "export").translate([""])

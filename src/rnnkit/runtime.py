@@ -228,7 +228,7 @@ class ForecasterRuntime(_Runtime):
 
 class TranslatorRuntime(_Runtime):
     """Translation with the encoder graph once per batch and the decoder step graph per token,
-    decoded greedily (as `rnnkit translate run --beam 1`)."""
+    greedy or by beam search (as `rnnkit translate run --beam K`)."""
 
     def __init__(self, folder: Path, spec: dict) -> None:
         super().__init__(folder, spec)
@@ -251,26 +251,41 @@ class TranslatorRuntime(_Runtime):
         text = self.target_tokenizer.decode([t - offset for t in ids if t >= offset])
         return detokenize(text) if self.target["tokenizer"]["kind"] == "word" else text
 
-    def translate(self, texts: list[str]) -> list[str]:
-        """Greedy translations of `texts`, in order."""
+    def translate(self, texts: list[str], beam: int = 1, length_penalty: float = 1.0) -> list[str]:
+        """Translations of `texts`, in order: greedy with beam 1, else beam search ranked by GNMT's
+        length penalty (as `rnnkit translate run --beam K`)."""
         if not texts:
             raise ValueError("nothing to translate: give at least one text")
+        if beam < 1:
+            raise ValueError(f"beam must be at least 1; got {beam}")
         rows = [self.encode(t, i) for i, t in enumerate(texts)]
         lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
         src = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)  # <pad> is 0
         for i, r in enumerate(rows):
             src[i, : len(r)] = r
         encoded = self.run("encoder", {"src": src, "src_lengths": lengths})
-        memory = {name: encoded[name] for name in ("memory_outputs", "memory_keys", "memory_summary")}
-        state = {f"state_in_{n}": encoded[f"state_init_{n}"] for n in self.state_names}
-        d, specials = self.spec["decoding"], self.spec["specials"]
+        d = self.spec["decoding"]
         limits = np.maximum(1, np.floor(lengths * d["max_len_a"] + d["max_len_b"])).astype(int)
-        token = np.full(len(rows), specials["bos"], dtype=np.int64)
-        out, done = [[] for _ in rows], np.zeros(len(rows), dtype=bool)
+        search = self._greedy if beam == 1 else self._beam
+        return [self.decode(ids) for ids in search(encoded, lengths, limits, beam, length_penalty)]
+
+    def _step(self, token: np.ndarray, memory: dict, lengths: np.ndarray, state: dict) -> tuple[np.ndarray, dict]:
+        step = self.run("decoder_step", {"token": token, **memory, "src_lengths": lengths, **state})
+        return step["log_probs"], {f"state_in_{n}": step[f"state_out_{n}"] for n in self.state_names}
+
+    def _start(self, encoded: dict, rows: np.ndarray):
+        memory = {name: encoded[name][rows] for name in ("memory_outputs", "memory_keys", "memory_summary")}
+        state = {f"state_in_{n}": encoded[f"state_init_{n}"][:, rows] for n in self.state_names}
+        return memory, state
+
+    def _greedy(self, encoded, lengths, limits, beam, alpha) -> list[list[int]]:
+        specials = self.spec["specials"]
+        memory, state = self._start(encoded, np.arange(len(lengths)))
+        token = np.full(len(lengths), specials["bos"], dtype=np.int64)
+        out, done = [[] for _ in lengths], np.zeros(len(lengths), dtype=bool)
         for _ in range(int(limits.max())):
-            step = self.run("decoder_step", {"token": token, **memory, "src_lengths": lengths, **state})
-            token = step["log_probs"].argmax(axis=1).astype(np.int64)
-            state = {f"state_in_{n}": step[f"state_out_{n}"] for n in self.state_names}
+            logp, state = self._step(token, memory, lengths, state)
+            token = logp.argmax(axis=1).astype(np.int64)
             for b in np.flatnonzero(~done):
                 if token[b] == specials["eos"]:
                     done[b] = True
@@ -279,7 +294,64 @@ class TranslatorRuntime(_Runtime):
                     done[b] = len(out[b]) >= limits[b]
             if done.all():
                 break
-        return [self.decode(ids) for ids in out]
+        return out
+
+    def _beam(self, encoded, lengths, limits, k: int, alpha: float) -> list[list[int]]:
+        """rnnkit.models.decoding.beam_search over the exported graphs: `k` live hypotheses per source;
+        an <eos> among the best k candidates of a step ends one; a source is done when no live one can
+        beat its best ended one, or at its maximum length."""
+        bos, eos = self.spec["specials"]["bos"], self.spec["specials"]["eos"]
+        batch = len(lengths)
+        rows = np.repeat(np.arange(batch), k)
+        memory, state = self._start(encoded, rows)
+        beam_lengths = lengths[rows]
+        tokens = np.full(batch * k, bos, dtype=np.int64)
+        scores = np.full((batch, k), -np.inf, dtype=np.float32)
+        scores[:, 0] = 0.0
+        prefixes = [[] for _ in range(batch * k)]
+        ended = [[] for _ in range(batch)]  # (normalised score, tokens)
+        done = [False] * batch
+        penalty = lambda score, length: score / (((5 + length) / 6) ** alpha) if alpha else score  # noqa: E731
+        for t in range(int(limits.max())):
+            logp, state = self._step(tokens, memory, beam_lengths, state)
+            vocab = logp.shape[-1]
+            total = (scores[:, :, None] + logp.reshape(batch, k, vocab)).reshape(batch, -1)
+            width = min(2 * k, total.shape[1])
+            next_rows, next_tokens, next_scores = [], [], []
+            for b in range(batch):
+                alive = []
+                if not done[b]:
+                    order = np.argsort(-total[b], kind="stable")[:width]
+                    for rank, index in enumerate(order):
+                        score = float(total[b, index])
+                        if score == -np.inf or len(alive) == k:
+                            break
+                        source_row, token = b * k + int(index) // vocab, int(index) % vocab
+                        if token != eos:
+                            alive.append((source_row, token, score))
+                        elif rank < k:
+                            ended[b].append((penalty(score, len(prefixes[source_row]) + 1), prefixes[source_row]))
+                    last_step = t + 1 >= limits[b]
+                    if last_step:
+                        ended[b] += [(penalty(score, len(prefixes[r]) + 1), prefixes[r] + [tok]) for r, tok, score in alive]
+                    settled = bool(ended[b]) and bool(alive) and \
+                        max(n for n, _ in ended[b]) >= penalty(max(s for _, _, s in alive), limits[b] + 1)
+                    if last_step or not alive or settled:
+                        done[b] = True
+                if done[b]:
+                    alive = []
+                alive += [(b * k, bos, -np.inf)] * (k - len(alive))
+                for source_row, token, score in alive:
+                    next_rows.append(source_row)
+                    next_tokens.append(token)
+                    next_scores.append(score)
+            if all(done):
+                break
+            prefixes = [prefixes[r] + [tok] for r, tok in zip(next_rows, next_tokens)]
+            tokens = np.asarray(next_tokens, dtype=np.int64)
+            scores = np.asarray(next_scores, dtype=np.float32).reshape(batch, k)
+            state = {name: value[:, next_rows] for name, value in state.items()}
+        return [max(hyps, key=lambda h: h[0])[1] for hyps in ended]
 
 
 def _ids(tokens, dims: int, name: str, vocab_size: int) -> np.ndarray:

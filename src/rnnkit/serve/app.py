@@ -59,7 +59,7 @@ class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     model: str | None = None
     texts: list[str] = Field(min_length=1)
-    beam: int | None = Field(None, ge=1, le=16)  # None: 5 on torch, 1 (greedy) on onnx
+    beam: int = Field(5, ge=1, le=16)
 
 
 class ForecastRequest(BaseModel):
@@ -197,8 +197,7 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
             if len(text) > limits.max_chars:
                 raise RequestError(f"texts[{i}]", f"texts[{i}] has {len(text):,} characters; the limit is {limits.max_chars:,}")
         with chosen.lock:
-            beam = body.beam or (5 if chosen.backend == "torch" else 1)
-            return {"model": chosen.name, "translations": chosen.translate(body.texts, beam), "beam": beam}
+            return {"model": chosen.name, "translations": chosen.translate(body.texts, body.beam), "beam": body.beam}
 
     @app.post("/v1/forecast")
     def forecast(body: ForecastRequest):

@@ -248,15 +248,13 @@ class TranslateService(Service):
             self.translator = Translator.load(run_dir, "cpu")
 
     def describe(self) -> dict:
-        return {**super().describe(), "decoding": "greedy or beam search" if self.runner is None else "greedy (beam 1)"}
+        return {**super().describe(), "decoding": "greedy (beam 1) or beam search"}
 
     def translate(self, texts: list[str], beam: int) -> list[str]:
         for i, text in enumerate(texts):
             if not text.strip():
                 raise RequestError(f"texts[{i}]", f"texts[{i}] is empty; give one sentence per text")
         if self.runner is not None:
-            if beam != 1:
-                raise RequestError("beam", "the onnx backend decodes greedily: ask for beam 1, or serve with --backend torch")
-            return self.runner.translate(texts)
+            return self.runner.translate(texts, beam)
         with torch.no_grad():
             return [text for text, _, _ in self.translator.translate(texts, beam_size=beam)]
