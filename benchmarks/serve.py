@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    parser.add_argument("--max-batch", type=int, default=1, help="micro-batch concurrent classify requests (1: off)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     quiet = ["--no-progress", "--device", "cpu"]
@@ -63,7 +64,7 @@ def main() -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted connections inherit it: no 40 ms Nagle stalls
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_app(services, Limits(max_in_flight=64)), log_level="error"))
+    server = uvicorn.Server(uvicorn.Config(build_app(services, Limits(max_in_flight=64, max_batch=args.max_batch)), log_level="error"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
@@ -87,7 +88,7 @@ def main() -> None:
     after = rss_mib()
     server.should_exit = True
     thread.join(10)
-    print(f"\nbackend {args.backend}; server process memory {before:.0f} MiB before the load, {after:.0f} MiB after")
+    print(f"\nbackend {args.backend}, max batch {args.max_batch}; server process memory {before:.0f} MiB before the load, {after:.0f} MiB after")
     print("| request | concurrency | requests | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|")
     for name, concurrency, total, rate, p50, p99, errors in rows:
         print(f"| {name} | {concurrency} | {total} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {errors} |")

@@ -220,3 +220,21 @@ def test_translate_endpoint(tmp_path):
     with TestClient(build_app([load_service(run, "onnx")])) as c:
         reply = c.post("/v1/translate", json={"texts": texts})
         assert reply.json()["beam"] == 5 and reply.json()["translations"] == translate(run, texts, beam_size=5, device_name="cpu")
+
+
+def test_micro_batching_runs_concurrent_requests_together_with_the_same_answers(runs):
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = load_service(runs / "reviews")
+    texts = ["a wonderful film", "boring", "great story", "a dull , boring film", "wonderful", "dull"]
+    with TestClient(build_app([load_service(runs / "reviews")])) as alone:
+        want = [alone.post("/v1/classify", json={"inputs": [t]}).json()["probabilities"] for t in texts]
+    app = build_app([service], Limits(max_batch=16, max_wait_ms=200))
+    with TestClient(app) as c, ThreadPoolExecutor(len(texts)) as pool:
+        replies = list(pool.map(lambda t: c.post("/v1/classify", json={"inputs": [t]}), texts))
+        bad = c.post("/v1/classify", json={"inputs": [""]})
+    for reply, expected in zip(replies, want):
+        got = reply.json()["probabilities"][0]
+        assert all(abs(got[k] - expected[0][k]) < 1e-5 for k in got)  # padding next to other rows changes nothing
+    assert service.batcher.batches < len(texts)  # some of them ran together
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "inputs[0]"  # checked before it could join a batch

@@ -35,6 +35,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-steps", type=int, default=100_000, help="time steps of a series or forecast history (default 100,000)")
     parser.add_argument("--max-tokens", type=int, default=1_000, help="tokens one generation may ask for (default 1,000)")
     parser.add_argument("--max-in-flight", type=int, default=8, help="requests answered at once; more get 503 (default 8)")
+    parser.add_argument("--max-batch", type=int, default=1, help="run the rows of concurrent classify requests together, up to "
+                        "this many (default 1: each request alone)")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with (default 5)")
     parser.set_defaults(run=_serve)
 
 
@@ -49,7 +52,7 @@ def _serve(args) -> int:
 
     from rnnkit.serve import load_service
 
-    for name in ("max_body_bytes", "max_items", "max_chars", "max_steps", "max_tokens", "max_in_flight", "threads"):
+    for name in ("max_body_bytes", "max_items", "max_chars", "max_steps", "max_tokens", "max_in_flight", "max_batch", "threads"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(args, name)}")
     names = [run.resolve().name for run in args.runs]
@@ -59,7 +62,10 @@ def _serve(args) -> int:
         if not (run / "run.json").is_file():
             raise ValueError(f"{run} is not a run directory (no run.json)")
     torch.set_num_threads(args.threads)
-    limits = Limits(args.max_body_bytes, args.max_items, args.max_chars, args.max_steps, args.max_tokens, args.max_in_flight)
+    if not 0 <= args.max_wait_ms <= 1000:
+        raise ValueError(f"--max-wait-ms must lie in [0, 1000]; got {args.max_wait_ms}")
+    limits = Limits(args.max_body_bytes, args.max_items, args.max_chars, args.max_steps, args.max_tokens, args.max_in_flight,
+                    args.max_batch, args.max_wait_ms)
     app = build_app(lambda: [load_service(run, args.backend) for run in args.runs], limits)
     if args.host not in LOOPBACK:
         print(f"rnnkit serve: listening on {args.host}, reachable from other machines; there is no authentication", file=sys.stderr)

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from rnnkit.serve.services import RequestError
+from rnnkit.serve.services import MicroBatcher, RequestError
 
 log = logging.getLogger("rnnkit.serve")
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -36,6 +36,8 @@ class Limits:
     max_steps: int = 100_000  # time steps of one series, rows of a forecast history
     max_tokens: int = 1_000  # tokens one generation may ask for
     max_in_flight: int = 8  # requests being answered at once; more get 503
+    max_batch: int = 1  # rows of concurrent classify requests run together (1: no micro-batching)
+    max_wait_ms: float = 5.0  # how long the first of them waits for others
 
 
 class LMRequest(BaseModel):
@@ -75,7 +77,12 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
 
     def load(loader):
         try:
-            state["services"] = {s.name: s for s in loader()}
+            loaded = {s.name: s for s in loader()}
+            if limits.max_batch > 1:
+                for s in loaded.values():
+                    if s.task == "classify":
+                        s.batcher = MicroBatcher(s.probabilities, s.lock, limits.max_batch, limits.max_wait_ms / 1000)
+            state["services"] = loaded
         except Exception as err:  # the server stays up and says why it is not ready
             log.exception("loading the models failed")
             state["error"] = f"{type(err).__name__}: {err}"
@@ -182,8 +189,14 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
             limit = limits.max_chars if isinstance(item, str) else limits.max_steps
             if size > limit:
                 raise RequestError(f"inputs[{i}]", f"inputs[{i}] has {size:,} {'characters' if isinstance(item, str) else 'steps'}; the limit is {limit:,}")
-        with chosen.lock:
-            labels, probabilities, unknown = chosen.predict(body.inputs)
+        batcher = getattr(chosen, "batcher", None)
+        if batcher is None:
+            with chosen.lock:
+                labels, probabilities, unknown = chosen.predict(body.inputs)
+        else:  # checked on its own, run with whatever else arrives now
+            rows, unknown = chosen.prepare(body.inputs)
+            probabilities = batcher.submit(rows)
+            labels = [chosen.labels[i] for i in probabilities.argmax(axis=1)]
         return {"model": chosen.name, "labels": labels,
                 "probabilities": [dict(zip(chosen.labels, (round(float(p), 6) for p in row))) for row in probabilities],
                 "unknown_tokens": unknown}

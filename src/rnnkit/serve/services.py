@@ -127,6 +127,12 @@ class ClassifierService(Service):
 
     def predict(self, examples: list) -> tuple[list[str], np.ndarray, list[int]]:
         """(labels, probabilities (N, C), unknown tokens per example: 0 for series)."""
+        rows, unknown = self.prepare(examples)
+        probabilities = self.probabilities(rows)
+        return [self.labels[i] for i in probabilities.argmax(axis=1)], probabilities, unknown
+
+    def prepare(self, examples: list) -> tuple[list, list[int]]:
+        """(encoded rows, unknown tokens per example): every check of a request, before any model runs."""
         unknown = []
         if self.kind == "text":
             rows = []
@@ -141,13 +147,15 @@ class ClassifierService(Service):
         else:
             rows = [self._series(values, i) for i, values in enumerate(examples)]
             unknown = [0] * len(rows)
+        return rows, unknown
+
+    def probabilities(self, rows: list) -> np.ndarray:
+        """(N, C) class probabilities of prepared rows (of one request or of several batched together)."""
         if self.runner is None:
-            probabilities = self._torch(rows)
-        elif self.kind == "text":
-            probabilities = self._onnx_text(rows)
-        else:
-            probabilities = self.runner.predict(rows)[1]
-        return [self.labels[i] for i in probabilities.argmax(axis=1)], probabilities, unknown
+            return self._torch(rows)
+        if self.kind == "text":
+            return self._onnx_text(rows)
+        return self.runner.predict(rows)[1]
 
     def _series(self, values, i: int) -> np.ndarray:
         array = np.asarray(values, dtype=np.float64)
@@ -258,3 +266,59 @@ class TranslateService(Service):
             return self.runner.translate(texts, beam)
         with torch.no_grad():
             return [text for text, _, _ in self.translator.translate(texts, beam_size=beam)]
+
+
+class MicroBatcher:
+    """Requests to one model that arrive within `max_wait_s` of each other run as one batch of up to
+    `max_batch` rows: the first request to arrive waits that long, then runs everything queued
+    (several batches if need be) while the others wait for their share. `run(rows) -> outputs` is
+    called under `lock`, one batch at a time; a request's rows stay together and in order."""
+
+    def __init__(self, run, lock: threading.Lock, max_batch: int, max_wait_s: float) -> None:
+        self.run, self.lock, self.max_batch, self.max_wait_s = run, lock, max_batch, max_wait_s
+        self.guard = threading.Lock()
+        self.queue: list[tuple[list, dict]] = []
+        self.leading = False
+        self.batches = 0  # batches run so far (for tests and /v1/models)
+
+    def submit(self, rows: list):
+        slot = {"done": threading.Event(), "result": None, "error": None}
+        with self.guard:
+            self.queue.append((rows, slot))
+            lead = not self.leading
+            self.leading = self.leading or lead
+        if lead:
+            self._lead()
+        slot["done"].wait()
+        if slot["error"] is not None:
+            raise slot["error"]
+        return slot["result"]
+
+    def _lead(self) -> None:
+        import time
+
+        time.sleep(self.max_wait_s)
+        while True:
+            with self.guard:
+                if not self.queue:
+                    self.leading = False
+                    return
+                taken, size = [], 0
+                while self.queue and (not taken or size + len(self.queue[0][0]) <= self.max_batch):
+                    rows, slot = self.queue.pop(0)
+                    taken.append((rows, slot))
+                    size += len(rows)
+            combined = [row for rows, _ in taken for row in rows]
+            try:
+                with self.lock:
+                    outputs = self.run(combined)
+                self.batches += 1
+                start = 0
+                for rows, slot in taken:
+                    slot["result"] = outputs[start : start + len(rows)]
+                    start += len(rows)
+            except Exception as err:  # every request of the batch hears of it
+                for _, slot in taken:
+                    slot["error"] = err
+            for _, slot in taken:
+                slot["done"].set()
