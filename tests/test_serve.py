@@ -139,7 +139,8 @@ def test_readiness_waits_for_loading_and_busy_server_answers_503(runs):
 
     with TestClient(build_app(slow)) as c:
         assert c.get("/readyz").status_code == 503
-        assert c.post("/v1/classify", json={"inputs": ["a"]}).status_code == 503
+        loading = c.post("/v1/classify", json={"inputs": ["a"]})
+        assert loading.status_code == 503 and loading.json()["error"]["code"] == "not_ready"
         gate.set()
         for _ in range(100):
             if c.get("/readyz").status_code == 200:

@@ -115,7 +115,8 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
 
     @app.exception_handler(RequestError)
     async def bad(request, exc: RequestError):
-        return error(exc.status, "invalid_request" if exc.status == 422 else "not_found", str(exc), exc.field)
+        code = {404: "not_found", 503: "not_ready"}.get(exc.status, "invalid_request")
+        return error(exc.status, code, str(exc), exc.field)
 
     @app.exception_handler(HTTPException)
     async def http(request, exc: HTTPException):
