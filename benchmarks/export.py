@@ -39,7 +39,7 @@ def timed(fn, repeats: int) -> float:
 
 
 def _zeros(ports: list, batch: int) -> list:
-    return [torch.zeros([batch if a == "batch" else a for a in p.axes]) for p in ports]
+    return [torch.zeros(p.shape_at(batch)) for p in ports]
 
 
 def session(path: Path, threads: int):
@@ -81,7 +81,7 @@ def main() -> None:
         token, state = torch.randint(0, 65, (1,)), zeros(1)
         feeds = {"token": token.numpy(), "keep": np.ones(1, dtype=bool), **{p.name: z.numpy() for p, z in zip(state_ports, state)}}
         with torch.no_grad():
-            eager = timed(partial(model.step, token.unsqueeze(1), models.pack_state(model.rnn, tuple(state))), args.repeats * 5)
+            eager = timed(partial(model.step, token.unsqueeze(1), models.pack_state(tuple(state))), args.repeats * 5)
         rows.append((f"{cell} LM 2x{hidden}, one step (generation)", "B=1", eager, timed(partial(step_sess.run, None, feeds), args.repeats * 5)))
     classifier = SequenceClassifier(SequenceClassifierConfig(num_classes=2, vocab_size=16000, embedding_size=128, cell="lstm",
                                                              hidden_size=128, bidirectional=True, pooling="last")).eval()

@@ -163,13 +163,7 @@ class ClassifierRuntime(_Runtime):
         """(inputs padded with zeros, lengths) of texts or (T, C) series."""
         if not examples:
             raise ValueError("nothing to classify: give at least one example")
-        rows = [self._encoded(e, i) for i, e in enumerate(examples)]
-        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
-        shape = (len(rows), int(lengths.max())) + rows[0].shape[1:]
-        inputs = np.zeros(shape, dtype=rows[0].dtype)
-        for i, r in enumerate(rows):
-            inputs[i, : len(r)] = r
-        return inputs, lengths
+        return pad_rows([self._encoded(e, i) for i, e in enumerate(examples)])
 
     def _encoded(self, example, i: int) -> np.ndarray:
         if self.kind == "text":
@@ -191,11 +185,14 @@ class ClassifierRuntime(_Runtime):
 
     def predict(self, examples: list) -> tuple[list[str], np.ndarray]:
         """(predicted label per example, probabilities (N, C) in the order of `labels`)."""
-        inputs, lengths = self.encode(examples)
+        probabilities = self.probabilities(*self.encode(examples))
+        return [self.labels[i] for i in probabilities.argmax(axis=1)], probabilities
+
+    def probabilities(self, inputs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """(N, C) class probabilities of encoded, padded inputs (token ids, or z-scored series)."""
         logits = self.run("model", {"inputs": inputs, "lengths": lengths})["logits"].astype(np.float64)
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-        return [self.labels[i] for i in probabilities.argmax(axis=1)], probabilities
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
 class ForecasterRuntime(_Runtime):
@@ -258,11 +255,7 @@ class TranslatorRuntime(_Runtime):
             raise ValueError("nothing to translate: give at least one text")
         if beam < 1:
             raise ValueError(f"beam must be at least 1; got {beam}")
-        rows = [self.encode(t, i) for i, t in enumerate(texts)]
-        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
-        src = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)  # <pad> is 0
-        for i, r in enumerate(rows):
-            src[i, : len(r)] = r
+        src, lengths = pad_rows([np.asarray(self.encode(t, i), dtype=np.int64) for i, t in enumerate(texts)])  # <pad> is 0
         encoded = self.run("encoder", {"src": src, "src_lengths": lengths})
         d = self.spec["decoding"]
         limits = np.maximum(1, np.floor(lengths * d["max_len_a"] + d["max_len_b"])).astype(int)
@@ -352,6 +345,15 @@ class TranslatorRuntime(_Runtime):
             scores = np.asarray(next_scores, dtype=np.float32).reshape(batch, k)
             state = {name: value[:, next_rows] for name, value in state.items()}
         return [max(hyps, key=lambda h: h[0])[1] for hyps in ended]
+
+
+def pad_rows(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows padded with zeros after their ends, (N,) lengths)."""
+    lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
+    inputs = np.zeros((len(rows), int(lengths.max())) + rows[0].shape[1:], dtype=rows[0].dtype)
+    for i, r in enumerate(rows):
+        inputs[i, : len(r)] = r
+    return inputs, lengths
 
 
 def _ids(tokens, dims: int, name: str, vocab_size: int) -> np.ndarray:

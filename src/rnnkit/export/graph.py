@@ -38,6 +38,10 @@ class Port:
     def to_dict(self) -> dict:
         return {"name": self.name, "shape": list(self.axes), "dtype": self.dtype}
 
+    def shape_at(self, batch: int) -> list[int]:
+        """The shape with the batch axis at `batch` (for the state ports, whose other axes are fixed)."""
+        return [batch if axis == "batch" else axis for axis in self.axes]
+
 
 def require_onnx():
     """onnx and onnxruntime, or an error that says how to install them."""

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from rnnkit.layers.fused import FUSED_OPS, run_fused
 from rnnkit.layers.recurrent import RecurrentLayer
-from rnnkit.ops.lengths import length_mask
+from rnnkit.ops.lengths import length_mask, reorder_steps, reversal_order
 from rnnkit.ops.state import map_state, state_leaves
 
 
@@ -35,7 +35,7 @@ def whole_sequence_blocker(layer: nn.Module) -> str | None:
     if layer.mode not in ("LSTM", "GRU"):
         return (f"torch's ONNX exporter keeps a symbolic time axis for LSTM and GRU operators only; the vanilla "
                 f"{type(layer).__name__}'s would be frozen at one length (export a step model instead, or use --cell lstm or gru)")
-    needs = [need for need in layer._loop_needs()]  # evaluation mode: recurrent dropout is off, zoneout is not
+    needs = layer._loop_needs()  # evaluation mode: recurrent dropout is off, zoneout is not
     if needs or layer.kernel == "loop":
         why = " and ".join(needs) if needs else "kernel='loop'"
         return f"{why} runs {type(layer).__name__} on the loop kernel, whose time loop cannot be exported with a symbolic length"
@@ -63,7 +63,9 @@ class MaskedRecurrent(nn.Module):
         named = dict(zip(layer._flat_weight_names, layer.flat_weights()))
         config = (layer.bias, 1, 0.0, False, False)  # one layer, one direction, evaluation
         valid = None if lengths is None else length_mask(lengths, x.shape[1], x.device).unsqueeze(2)
-        order = _reversal(lengths, x) if layer.bidirectional else None
+        # built from the input's symbolic T: an order taken from an RNN op's outputs would carry the
+        # example's length into the graph (pytorch#191855)
+        order = reversal_order(lengths, x.shape[0], x.shape[1], x.device) if layer.bidirectional else None
         finals, layer_input = [], x
         for depth in range(layer.num_layers):
             outputs = []
@@ -72,12 +74,12 @@ class MaskedRecurrent(nn.Module):
                 weights = [named[name] for name in layer._block_names[k].values()]  # torch's order
                 block_state = map_state(lambda s, k=k: s[k : k + 1], state)
                 reverse = direction == 1
-                xs = _reordered(layer_input, order) if reverse else layer_input
+                xs = reorder_steps(layer_input, order) if reverse else layer_input
                 # contiguous: an input with unusual strides (a projection of one feature gives them) makes the
                 # exporter's RNN decomposition fix the time axis at the example's length
                 ys, final = run_fused(layer.mode, xs.contiguous(), block_state, weights, lengths=None, config=config)
                 if reverse:
-                    ys = _reordered(ys, order)
+                    ys = reorder_steps(ys, order)
                 if lengths is not None:
                     ys = ys * valid
                     final = _with_h(final, _h_at_end(ys, lengths, reverse))
@@ -85,22 +87,6 @@ class MaskedRecurrent(nn.Module):
                 finals.append(final)
             layer_input = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
         return layer_input, map_state(lambda *parts: torch.cat(parts), *finals)
-
-
-def _reversal(lengths: Tensor | None, x: Tensor) -> Tensor:
-    """(B, T) time index that reverses each row within its length (`ops.lengths.reverse_padded`'s
-    order), built from the input's symbolic T: indices taken from an RNN op's outputs would carry the
-    example's length into the graph (pytorch#191855)."""
-    steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
-    if lengths is None:
-        return (x.shape[1] - 1 - steps).expand(x.shape[0], -1)
-    ends = lengths.to(x.device).unsqueeze(1)
-    return torch.where(steps < ends, ends - 1 - steps, steps)
-
-
-def _reordered(values: Tensor, order: Tensor) -> Tensor:
-    """values (B, T, F) with each row's steps in `order` (B, T); F is a fixed size."""
-    return values.gather(1, order.unsqueeze(2).expand(-1, -1, values.shape[2]))
 
 
 def _h_at_end(ys: Tensor, lengths: Tensor, reverse: bool) -> Tensor:

@@ -26,10 +26,10 @@ def state_shape(layer: nn.Module, leaf: str) -> list:
     return [layer.num_layers * layer.num_directions, "batch", size]
 
 
-def pack_state(layer: nn.Module, leaves: tuple[Tensor, ...]):
-    """State leaves back into the layer's state (a tensor or a named tuple)."""
-    example = layer.init_state(1, device="meta")
-    return type(example)(*leaves) if hasattr(example, "_fields") else leaves[0]
+def pack_state(leaves: tuple[Tensor, ...]):
+    """State leaves as a recurrent layer takes its state: the tensor, or the tuple (h, c) an LSTM
+    turns into its named state itself."""
+    return leaves[0] if len(leaves) == 1 else tuple(leaves)
 
 
 class LMSequence(nn.Module):
@@ -41,7 +41,7 @@ class LMSequence(nn.Module):
         self.model = model
 
     def forward(self, tokens: Tensor, *state: Tensor):
-        logits, new = self.model(tokens, pack_state(self.model.rnn, state))
+        logits, new = self.model(tokens, pack_state(state))
         return (logits, *state_leaves(new))
 
 
@@ -55,7 +55,7 @@ class LMStep(nn.Module):
         self.model = model
 
     def forward(self, token: Tensor, keep: Tensor, *state: Tensor):
-        logits, new = self.model(token.unsqueeze(1), pack_state(self.model.rnn, state))
+        logits, new = self.model(token.unsqueeze(1), pack_state(state))
         mask = keep.view(1, -1, 1)
         kept = [torch.where(mask, n, old) for n, old in zip(state_leaves(new), state)]
         return (logits[:, 0], *kept)
@@ -87,15 +87,16 @@ class ClassifierSequence(nn.Module):
 
 class ForecasterWindow(nn.Module):
     """windows (B, L + H, F) float32, scaled as in training with the unknown future zeroed -> the
-    forecast's parameters (B, H, D, P) on the same scale. L and H are the run's: the graph has a
-    symbolic batch only."""
+    forecast's mean (B, H, D) on the same scale, and for probabilistic outputs its interval at `level`
+    (lower, upper). L and H are the run's: the graph has a symbolic batch only."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, level: float, probabilistic: bool) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.level, self.probabilistic = model, level, probabilistic
 
     def forward(self, windows: Tensor):
-        return self.model(windows)
+        forecast = self.model.forecast(self.model(windows), self.level)
+        return (forecast.mean, forecast.lower, forecast.upper) if self.probabilistic else forecast.mean
 
 
 def with_masked(model: nn.Module, attribute: str) -> nn.Module:
@@ -137,7 +138,7 @@ class TranslateDecoderStep(nn.Module):
         from rnnkit.models.seq2seq import Memory
 
         memory = Memory(outputs, keys, src_lengths, summary)
-        logp, new, weights = self.model.step(token, memory, pack_state(self.model.decoder, state))
+        logp, new, weights = self.model.step(token, memory, pack_state(state))
         if weights is None:
             weights = outputs.new_zeros(outputs.shape[:2])
         return (logp, weights, *state_leaves(new))

@@ -132,7 +132,7 @@ def _export_lm(run_dir: Path, work: Path, opset: int, progress) -> dict:
     state_out = [Port(f"state_out_{leaf}", tuple(shapes[leaf])) for leaf in leaves]
 
     def random_state(batch: int) -> dict:
-        return {p.name: (0.5 * RNG.standard_normal([batch if a == "batch" else a for a in p.axes])).astype(np.float32) for p in state_in}
+        return {p.name: (0.5 * RNG.standard_normal(p.shape_at(batch))).astype(np.float32) for p in state_in}
 
     graphs = {}
     blocker = whole_sequence_blocker(rnn)
@@ -141,7 +141,7 @@ def _export_lm(run_dir: Path, work: Path, opset: int, progress) -> dict:
         inputs = [Port("tokens", ("batch", "time"), "int64"), *state_in]
         outputs = [Port("logits", ("batch", "time", vocab)), *state_out]
         progress("exporting model.onnx (whole sequences)")
-        example = (torch.randint(1, vocab, (2, 7)), *(torch.zeros([2 if a == "batch" else a for a in p.axes]) for p in state_in))
+        example = (torch.randint(1, vocab, (2, 7)), *(torch.zeros(p.shape_at(2)) for p in state_in))
         export_graph(graph, example, inputs, outputs, work / "model.onnx", opset)
         sess = session(work / "model.onnx")
         cases = [(1, 1), (3, 19), (2, 64)]
@@ -152,13 +152,13 @@ def _export_lm(run_dir: Path, work: Path, opset: int, progress) -> dict:
     inputs = [Port("token", ("batch",), "int64"), Port("keep", ("batch",), "bool"), *state_in]
     outputs = [Port("logits", ("batch", vocab)), *state_out]
     progress("exporting step.onnx (one token per row, for generation)")
-    example = (torch.randint(1, vocab, (2,)), torch.tensor([True, False]), *(torch.zeros([2 if a == "batch" else a for a in p.axes]) for p in state_in))
+    example = (torch.randint(1, vocab, (2,)), torch.tensor([True, False]), *(torch.zeros(p.shape_at(2)) for p in state_in))
     export_graph(step, example, inputs, outputs, work / "step.onnx", opset)
     sess = session(work / "step.onnx")
     worst = max(compare(sess, step, {"token": RNG.integers(0, vocab, (b,)).astype(np.int64),
                                      "keep": RNG.random(b) < 0.7, **random_state(b)}, f"step.onnx at B={b}")
                 for b in (1, 5))
-    rollout = _lm_rollout(sess, model, vocab, [p.name for p in state_in])
+    rollout = _lm_rollout(sess, model, vocab, state_in)
     graphs["step"] = _graph_entry("step.onnx", inputs, outputs, {"batches": [1, 5], "max_abs_diff": worst,
                                                                   "rollout_steps": 24, "rollout_max_abs_diff": rollout})
     spec.update(state=[{"name": leaf, "shape": shapes[leaf], "initial": "zeros"} for leaf in leaves], graphs=graphs,
@@ -166,17 +166,16 @@ def _export_lm(run_dir: Path, work: Path, opset: int, progress) -> dict:
     return spec
 
 
-def _lm_rollout(sess, model, vocab: int, state_names: list[str], steps: int = 24) -> float:
+def _lm_rollout(sess, model, vocab: int, state_in: list[Port], steps: int = 24) -> float:
     """24 steps of step.onnx from a zero state against the eager model over the whole sequence."""
     tokens = torch.randint(1, vocab, (2, steps))
     with torch.no_grad():
         expected, _ = model(tokens)
-    feeds = {name: np.zeros([2 if a == "batch" else a for a in shape], dtype=np.float32)
-             for name, shape in ((p.name, tuple(p.shape)) for p in sess.get_inputs() if p.name in state_names)}
+    feeds = {p.name: np.zeros(p.shape_at(2), dtype=np.float32) for p in state_in}
     worst = 0.0
     for t in range(steps):
         logits, *state = sess.run(None, {"token": tokens[:, t].numpy(), "keep": np.ones(2, dtype=bool), **feeds})
-        feeds = dict(zip(state_names, state))
+        feeds = dict(zip(feeds, state))
         diff = np.abs(logits - expected[:, t].numpy())
         if not np.allclose(logits, expected[:, t].numpy(), **TOLERANCE):
             raise ValueError(f"step.onnx: step {t + 1} of a roll-out differs from the whole-sequence model by {float(diff.max()):.3g}")
@@ -304,7 +303,7 @@ def _export_forecast(run_dir: Path, work: Path, opset: int, progress) -> dict:
     model = loaded.model
     width = len(loaded.scaler.mean)
     probabilistic = getattr(model.config, "distribution", "point") != "point"
-    graph = _ForecastGraph(model, c.level, probabilistic).eval()
+    graph = models.ForecasterWindow(model, c.level, probabilistic).eval()
     window = c.lookback + c.horizon
     d = len(c.targets)
     inputs = [Port("windows", ("batch", window, width))]
@@ -325,13 +324,3 @@ def _export_forecast(run_dir: Path, work: Path, opset: int, progress) -> dict:
             "scaler": {"mean": list(loaded.scaler.mean), "std": list(loaded.scaler.std)},
             "time_column": c.time_column, "graphs": {"model": _graph_entry("model.onnx", inputs, outputs,
                                                                            {"batches": [1, 5], "max_abs_diff": worst})}}
-
-
-class _ForecastGraph(torch.nn.Module):
-    def __init__(self, model, level: float, probabilistic: bool) -> None:
-        super().__init__()
-        self.model, self.level, self.probabilistic = model, level, probabilistic
-
-    def forward(self, windows):
-        forecast = self.model.forecast(self.model(windows), self.level)
-        return (forecast.mean, forecast.lower, forecast.upper) if self.probabilistic else forecast.mean

@@ -40,10 +40,11 @@ def check_lengths(lengths: Tensor | Sequence[int], batch_size: int, max_len: int
 
 
 def tracing() -> bool:
-    """True while torch.export / torch.compile trace the code (rnnkit export): checks that read tensor
-    values on the host are skipped then, and the exported model's runner checks its inputs instead."""
+    """True while torch.export traces the code (rnnkit export): checks that read tensor values on the
+    host are skipped then, and the exported model's runner checks its inputs instead. torch.compile
+    keeps the checks (they only break its graph)."""
     compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and getattr(compiler, "is_compiling", lambda: False)())
+    return bool(compiler is not None and getattr(compiler, "is_exporting", lambda: False)())
 
 
 def length_mask(lengths: Tensor, max_len: int, device: torch.device | None = None) -> Tensor:
@@ -76,9 +77,20 @@ def reverse_padded(values: Tensor, lengths: Tensor | None) -> Tensor:
     place (the whole time axis flipped without lengths). Applying it twice gives `values` back."""
     if lengths is None:
         return values.flip(1)
-    steps = values.shape[1]
-    t = torch.arange(steps, device=values.device).unsqueeze(0)
-    ends = lengths.to(values.device).unsqueeze(1)
-    index = torch.where(t < ends, ends - 1 - t, t)  # (B, T)
-    index = index.view(*index.shape, *([1] * (values.dim() - 2))).expand_as(values)
+    return reorder_steps(values, reversal_order(lengths, values.shape[0], values.shape[1], values.device))
+
+
+def reversal_order(lengths: Tensor | None, batch: int, steps: int, device=None) -> Tensor:
+    """(B, T) time index that reverses each row within its length and leaves its padding in place
+    (every row whole without lengths): the order reverse_padded puts steps in."""
+    t = torch.arange(steps, device=device).unsqueeze(0)
+    if lengths is None:
+        return (steps - 1 - t).expand(batch, -1)
+    ends = lengths.to(device).unsqueeze(1)
+    return torch.where(t < ends, ends - 1 - t, t)
+
+
+def reorder_steps(values: Tensor, order: Tensor) -> Tensor:
+    """(B, T, ...) with each row's steps taken in `order` (B, T)."""
+    index = order.view(*order.shape, *([1] * (values.dim() - 2))).expand(-1, -1, *values.shape[2:])
     return values.gather(1, index)

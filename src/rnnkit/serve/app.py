@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Annotated
 
@@ -87,8 +88,6 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
             log.exception("loading the models failed")
             state["error"] = f"{type(err).__name__}: {err}"
 
-    from contextlib import asynccontextmanager
-
     @asynccontextmanager
     async def lifespan(app):
         if callable(services):
@@ -144,6 +143,15 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
             raise RequestError("model", f"no {task} model is called {name!r}; loaded: {', '.join(s.name for s in of_task)}", 404)
         return chosen
 
+    def check_items(field: str, items: list) -> None:
+        """A list of texts or series within the limits: its length, each text's characters and each series' steps."""
+        if len(items) > limits.max_items:
+            raise RequestError(field, f"{field} has {len(items)} items; the limit is {limits.max_items}")
+        for i, item in enumerate(items):
+            limit, unit = (limits.max_chars, "characters") if isinstance(item, str) else (limits.max_steps, "steps")
+            if len(item) > limit:
+                raise RequestError(f"{field}[{i}]", f"{field}[{i}] has {len(item):,} {unit}; the limit is {limit:,}")
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}
@@ -183,21 +191,15 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
     @app.post("/v1/classify")
     def classify(body: ClassifyRequest):
         chosen = service("classify", body.model)
-        if len(body.inputs) > limits.max_items:
-            raise RequestError("inputs", f"inputs has {len(body.inputs)} items; the limit is {limits.max_items}")
-        for i, item in enumerate(body.inputs):
-            size = len(item)
-            limit = limits.max_chars if isinstance(item, str) else limits.max_steps
-            if size > limit:
-                raise RequestError(f"inputs[{i}]", f"inputs[{i}] has {size:,} {'characters' if isinstance(item, str) else 'steps'}; the limit is {limit:,}")
+        check_items("inputs", body.inputs)
+        rows, unknown = chosen.prepare(body.inputs)  # every check before any model runs
         batcher = getattr(chosen, "batcher", None)
         if batcher is None:
             with chosen.lock:
-                labels, probabilities, unknown = chosen.predict(body.inputs)
-        else:  # checked on its own, run with whatever else arrives now
-            rows, unknown = chosen.prepare(body.inputs)
+                probabilities = chosen.probabilities(rows)
+        else:  # run with whatever else arrives now
             probabilities = batcher.submit(rows)
-            labels = [chosen.labels[i] for i in probabilities.argmax(axis=1)]
+        labels = [chosen.labels[i] for i in probabilities.argmax(axis=1)]
         return {"model": chosen.name, "labels": labels,
                 "probabilities": [dict(zip(chosen.labels, (round(float(p), 6) for p in row))) for row in probabilities],
                 "unknown_tokens": unknown}
@@ -205,11 +207,7 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
     @app.post("/v1/translate")
     def translate(body: TranslateRequest):
         chosen = service("translate", body.model)
-        if len(body.texts) > limits.max_items:
-            raise RequestError("texts", f"texts has {len(body.texts)} items; the limit is {limits.max_items}")
-        for i, text in enumerate(body.texts):
-            if len(text) > limits.max_chars:
-                raise RequestError(f"texts[{i}]", f"texts[{i}] has {len(text):,} characters; the limit is {limits.max_chars:,}")
+        check_items("texts", body.texts)
         with chosen.lock:
             return {"model": chosen.name, "translations": chosen.translate(body.texts, body.beam), "beam": body.beam}
 

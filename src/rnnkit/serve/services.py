@@ -5,6 +5,7 @@ RequestError naming the field, which the app answers with a 4xx."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.tokenizers import decode_incrementally
+from rnnkit.runtime import pad_rows
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.rundir import read_run
 
@@ -44,9 +46,7 @@ def load_service(run_dir: Path, backend: str = "torch", name: str | None = None)
             raise ValueError(f"--backend onnx serves RUN_DIR/export; run 'rnnkit export {run_dir}' first")
         runner = load_export(run_dir / "export")
     services = {"lm": LMService, "classify": ClassifierService, "forecast": ForecastService, "translate": TranslateService}
-    service = services[task](name, run_dir, runner)
-    service.backend = backend
-    return service
+    return services[task](name, run_dir, runner)
 
 
 class Service:
@@ -125,12 +125,6 @@ class ClassifierService(Service):
         inputs = "text" if self.kind == "text" else f"series of {self.channels} channel(s)"
         return {**super().describe(), "labels": self.labels, "inputs": inputs}
 
-    def predict(self, examples: list) -> tuple[list[str], np.ndarray, list[int]]:
-        """(labels, probabilities (N, C), unknown tokens per example: 0 for series)."""
-        rows, unknown = self.prepare(examples)
-        probabilities = self.probabilities(rows)
-        return [self.labels[i] for i in probabilities.argmax(axis=1)], probabilities, unknown
-
     def prepare(self, examples: list) -> tuple[list, list[int]]:
         """(encoded rows, unknown tokens per example): every check of a request, before any model runs."""
         unknown = []
@@ -154,7 +148,7 @@ class ClassifierService(Service):
         if self.runner is None:
             return self._torch(rows)
         if self.kind == "text":
-            return self._onnx_text(rows)
+            return self.runner.probabilities(*pad_rows([np.asarray(r, dtype=np.int64) for r in rows]))
         return self.runner.predict(rows)[1]
 
     def _series(self, values, i: int) -> np.ndarray:
@@ -179,14 +173,6 @@ class ClassifierService(Service):
                                                                      shuffle=False), "cpu")
         return probabilities.numpy()
 
-    def _onnx_text(self, rows: list[list[int]]):
-        lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
-        inputs = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
-        for i, r in enumerate(rows):
-            inputs[i, : len(r)] = r
-        logits = self.runner.run("model", {"inputs": inputs, "lengths": lengths})["logits"].astype(np.float64)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return p / p.sum(axis=1, keepdims=True)
 
 
 class ForecastService(Service):
@@ -198,6 +184,7 @@ class ForecastService(Service):
         self.targets, self.covariates = list(saved["targets"]), list(saved.get("covariates") or [])
         self.known, self.time_column = list(saved.get("known") or []), saved.get("time_column")
         self.lookback, self.horizon = saved["lookback"], saved["horizon"]
+        self.columns = ([self.time_column] if self.time_column else []) + self.targets + self.covariates + self.known  # what a request gives
         if saved.get("id_column"):
             raise ValueError(f"{run_dir} is a panel forecaster (--id-column); rnnkit serve handles single series so far")
         if runner is None:
@@ -206,14 +193,13 @@ class ForecastService(Service):
             self.loaded = load_run(run_dir)
 
     def describe(self) -> dict:
-        columns = ([self.time_column] if self.time_column else []) + self.targets + self.covariates + self.known
-        return {**super().describe(), "columns": columns, "targets": self.targets, "lookback": self.lookback, "horizon": self.horizon,
+        return {**super().describe(), "columns": self.columns, "targets": self.targets, "lookback": self.lookback, "horizon": self.horizon,
                 "known_future": self.known}
 
     def forecast(self, columns: dict) -> dict:
         """columns: {name: [values]} with at least the run's lookback rows; known-future covariates
         add `horizon` rows after the history with the targets null."""
-        needed = ([self.time_column] if self.time_column else []) + self.targets + self.covariates + self.known
+        needed = self.columns
         missing = [c for c in needed if c not in columns]
         if missing:
             raise RequestError(f"columns.{missing[0]}", f"columns lacks {missing}; this model reads {needed}")
@@ -295,8 +281,6 @@ class MicroBatcher:
         return slot["result"]
 
     def _lead(self) -> None:
-        import time
-
         time.sleep(self.max_wait_s)
         while True:
             with self.guard:
