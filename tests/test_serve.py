@@ -125,6 +125,10 @@ def test_malformed_nan_oversized_and_short_inputs(client, runs):
     assert reply.status_code == 422 and reply.json()["error"]["field"].startswith("columns.demand")
     reply = client.post("/v1/forecast", json={"columns": _history(runs, rows=10)})
     assert reply.status_code == 422 and "lookback" in reply.json()["error"]["message"]
+    history["demand"][5] = "12.5"  # a number sent as a string in a numeric column
+    reply = client.post("/v1/forecast", json={"columns": history})
+    assert reply.status_code == 422 and reply.json()["error"]["field"] == "columns.demand[5]", reply.text
+    assert "numeric column" in reply.json()["error"]["message"]
     reply = client.post("/v1/classify", json={"inputs": ["x" * 30_000]})
     assert reply.status_code == 413 and reply.json()["error"]["code"] == "too_large"
     assert client.get("/v1/nothing").status_code == 404 and client.get("/v1/lm").status_code == 405

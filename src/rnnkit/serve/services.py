@@ -210,7 +210,12 @@ class ForecastService(Service):
             if c == self.time_column:
                 continue
             for r, v in enumerate(columns[c]):
-                if v is not None and not np.isfinite(v):
+                if v is None:
+                    continue
+                if isinstance(v, str) or isinstance(v, bool):
+                    raise RequestError(f"columns.{c}[{r}]", f"columns.{c}[{r}] is {v!r}; {c} is a numeric column, so give a number "
+                                       "(or null for a missing value)")
+                if not np.isfinite(v):
                     raise RequestError(f"columns.{c}[{r}]", f"columns.{c}[{r}] is NaN or infinite")
         if self.runner is not None:  # the export takes single series without known-future covariates
             history = np.asarray([columns[c] for c in self.targets + self.covariates], dtype=np.float64).T
