@@ -199,6 +199,52 @@ def test_a_real_uvicorn_server_on_loopback(runs):
     assert not thread.is_alive()
 
 
+def test_a_client_that_goes_away_stops_its_generation(runs):
+    import httpx
+
+    lm = load_service(runs / "shakes")
+    produced = []
+    real = lm.stream
+
+    def slow(*args):  # 20 ms a piece, so that 50 pieces would take a second
+        for piece in real(*args):
+            time.sleep(0.02)
+            produced.append(piece)
+            yield piece
+
+    lm.stream = slow
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(build_app([lm]), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        body = {"prompt": "The ", "max_tokens": 50, "temperature": 0, "stream": True}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            with http.stream("POST", "/v1/lm", json=body) as stream:
+                first = next(stream.iter_text())
+            assert first.startswith("event: token")
+        # the connection is closed: the model's lock comes free long before 50 pieces would be done
+        assert lm.lock.acquire(timeout=2.0)
+        lm.lock.release()
+        assert 1 <= len(produced) < 50
+        settled = len(produced)
+        time.sleep(0.3)
+        assert len(produced) == settled  # and nothing more is generated
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:  # the model still answers
+            reply = http.post("/v1/lm", json={**body, "max_tokens": 3, "stream": False})
+            assert reply.status_code == 200 and len(reply.json()["text"]) == 3
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
 def test_serve_command_refuses_bad_arguments(runs, capsys, tmp_path):
     assert main(["serve", str(tmp_path)]) == 1
     assert "not a run directory" in capsys.readouterr().err

@@ -6,6 +6,7 @@ without a traceback for a fault of the server. No request field names a file on 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -226,17 +227,49 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
     return app
 
 
-def _events(service, pieces):
-    """Server-sent events: one `token` event per piece of text, then `done` (or `error`)."""
+async def _events(service, pieces):
+    """Server-sent events: one `token` event per piece of text, then `done` (or `error`). The pieces
+    are generated in a thread of their own, holding the model's lock, and handed over as they come;
+    when the client goes away the server stops iterating this generator, and its `finally` tells the
+    thread to stop after the piece in hand, so an abandoned generation frees the model at once."""
+    loop = asyncio.get_running_loop()
+    frames: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+
+    def put(frame) -> None:
+        try:
+            loop.call_soon_threadsafe(frames.put_nowait, frame)
+        except RuntimeError:  # the event loop has closed: the server is gone
+            stop.set()
+
+    worker = threading.Thread(target=_generate, args=(service, pieces, stop, put), name="rnnkit-generate", daemon=True)
+    worker.start()
+    try:
+        while (frame := await frames.get()) is not None:
+            yield frame
+    finally:
+        stop.set()
+
+
+def _generate(service, pieces, stop: threading.Event, put) -> None:
+    """The body of `_events`' thread: frames to `put`, then None; stops early once `stop` is set."""
     count = 0
     try:
         with service.lock:
             for count, piece in enumerate(pieces, start=1):
-                yield _frame("token", {"text": piece, "i": count - 1})
-        yield _frame("done", {"finish_reason": "length", "pieces": count})
+                if stop.is_set():
+                    log.info("generation stopped after %d pieces: the client went away", count - 1)
+                    return
+                put(_frame("token", {"text": piece, "i": count - 1}))
+        put(_frame("done", {"finish_reason": "length", "pieces": count}))
     except Exception as err:  # the status line has gone out: say it in the stream
         log.exception("generation failed")
-        yield _frame("error", {"message": f"generation failed: {type(err).__name__}"})
+        put(_frame("error", {"message": f"generation failed: {type(err).__name__}"}))
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+        put(None)
 
 
 def _frame(event: str, data: dict) -> str:
