@@ -2,7 +2,7 @@
 against one uvicorn process, with throughput, p50/p99 latency, errors and the server's memory before
 and after. Trains two tiny runs first (a character LM and a text classifier, under a minute).
 
-    python benchmarks/serve.py [--requests 2000] [--concurrency 1 8 32] [--backend torch|onnx]
+    python benchmarks/serve.py [--requests 2000] [--concurrency 1 8 32] [--backend torch|onnx] [--rounds 4]
 
 Prints a table; asserts nothing. Client and server share the machine's cores.
 """
@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     parser.add_argument("--max-batch", type=int, default=1, help="micro-batch concurrent classify requests (1: off)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole load this many times; the table shows the first, "
+                        "and the server's memory is printed after each, so growth after warm-up shows")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     quiet = ["--no-progress", "--device", "cpu"]
@@ -71,24 +73,27 @@ def main() -> None:
         time.sleep(0.05)
     cases = {"classify, 2 texts": ("/v1/classify", {"inputs": ["a wonderful story with great acting", "dull"]}),
              "lm, 16 tokens": ("/v1/lm", {"prompt": "The ", "max_tokens": 16, "temperature": 0})}
-    rows, before = [], rss_mib()
+    rows, memory = [], [rss_mib()]
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=httpx.Limits(max_connections=64)) as http:
-        for name, (path, body) in cases.items():
-            for concurrency in args.concurrency:
-                total = args.requests if name.startswith("classify") else args.requests // 4
-
-                start = time.perf_counter()
-                with ThreadPoolExecutor(concurrency) as pool:
-                    results = list(pool.map(partial(timed_post, http, path, body), range(total)))
-                wall = time.perf_counter() - start
-                latencies = sorted(1000 * t for t, _ in results)
-                errors = sum(1 for _, status in results if status != 200)
-                rows.append((name, concurrency, total, total / wall, statistics.median(latencies),
-                             latencies[int(0.99 * (len(latencies) - 1))], errors))
-    after = rss_mib()
+        for round_ in range(args.rounds):
+            for name, (path, body) in cases.items():
+                for concurrency in args.concurrency:
+                    total = args.requests if name.startswith("classify") else args.requests // 4
+                    start = time.perf_counter()
+                    with ThreadPoolExecutor(concurrency) as pool:
+                        results = list(pool.map(partial(timed_post, http, path, body), range(total)))
+                    wall = time.perf_counter() - start
+                    latencies = sorted(1000 * t for t, _ in results)
+                    errors = sum(1 for _, status in results if status != 200)
+                    if round_ == 0:
+                        rows.append((name, concurrency, total, total / wall, statistics.median(latencies),
+                                     latencies[int(0.99 * (len(latencies) - 1))], errors))
+            memory.append(rss_mib())
     server.should_exit = True
     thread.join(10)
-    print(f"\nbackend {args.backend}, max batch {args.max_batch}; server process memory {before:.0f} MiB before the load, {after:.0f} MiB after")
+    after = ", ".join(f"{m:.0f}" for m in memory[1:])
+    print(f"\nbackend {args.backend}, max batch {args.max_batch}; server process memory {memory[0]:.0f} MiB before the load, "
+          f"{after} MiB after each of {args.rounds} round(s)")
     print("| request | concurrency | requests | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|")
     for name, concurrency, total, rate, p50, p99, errors in rows:
         print(f"| {name} | {concurrency} | {total} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {errors} |")
