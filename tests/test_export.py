@@ -255,3 +255,43 @@ def test_translation_export_decodes_like_rnnkit(tmp_path, flags):
         assert translator.translate(texts, beam, alpha) == translate(run, texts, beam_size=beam, length_penalty=alpha, device_name="cpu")
     with pytest.raises(ValueError, match="empty"):
         runtime.load(run / "export").translate([""])
+
+
+@pytest.mark.parametrize("flags", [[], ["--cell", "lstm", "--no-bidirectional", "--features", "mfcc", "--utterance-norm", "--conv-layers", "1"]],
+                         ids=["bigru-logmel", "lstm-mfcc-cmn-conv"])
+def test_speech_export_transcribes_like_rnnkit(tmp_path, flags, capsys):
+    from rnnkit.tasks.speech.recognize import Decoding, transcribe
+
+    tones = tmp_path / "tones"
+    assert main(["speech", "example", str(tones), "--train", "24", "--val", "4", "--test", "6"]) == 0
+    run = tmp_path / "run"
+    assert main(["speech", "train", "--train", str(tones / "train.jsonl"), "--val", str(tones / "val.jsonl"), "--hidden-size", "32",
+                 "--num-layers", "1", "--epochs", "3", "--batch-size", "8", "--out", str(run), *flags, *CPU]) == 0
+    assert main(["export", str(run)]) == 0
+    capsys.readouterr()
+    spec = json.loads((run / "export" / "export.json").read_text())
+    assert spec["task"] == "speech" and set(spec["graphs"]) == {"features", "model"}
+    for file, first in (("model.onnx", ["batch", "steps"]), ("features.onnx", ["frames"])):
+        graph = onnx.load(str(run / "export" / file)).graph
+        axes = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in graph.input]
+        assert axes[0][: len(first)] == first, (file, axes)
+
+    clips = sorted(str(p) for p in (tones / "wav").glob("test-*.wav"))
+    assert clips
+    expected = [t.text for t in transcribe(run, clips, Decoding(), device_name="cpu")]
+    asr = runtime.load(run / "export")
+    assert asr.transcribe(clips) == expected
+    # log-probabilities too, not only their argmax
+    from rnnkit.tasks.speech.recognize import Recognizer, log_probs_of, utterances_of
+
+    recognizer = Recognizer.load(run, "cpu")
+    data = recognizer.load_audio(utterances_of(clips[:3]), "clips")
+    for got, want in zip(asr.log_probs(clips[:3]), log_probs_of(recognizer.model, data.features, "cpu")):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="Hz; this model reads"):
+        from rnnkit.data.audio import write_wav
+
+        write_wav(tmp_path / "fast.wav", np.zeros(4000), 44100)
+        asr.transcribe([str(tmp_path / "fast.wav")])
+    with pytest.raises(ValueError, match="at least"):
+        asr.transcribe([np.zeros(10, dtype=np.float32)])

@@ -10,6 +10,8 @@ the task's runner, with the same pre- and post-processing as rnnkit's own comman
     >>> clf.predict(["a gripping, funny film"])                     # (labels, probabilities (N, C))
     >>> fc = runtime.load("runs/forecast/export")
     >>> fc.forecast(history)                                        # history (N >= lookback, columns) in the data's units
+    >>> asr = runtime.load("runs/speech/export")
+    >>> asr.transcribe(["clip.wav"])                                 # greedy CTC: the text of `rnnkit speech transcribe`
 
 Sampling (temperature > 0) draws from numpy's generator, so sampled text differs from rnnkit's
 torch-seeded text for the same seed; greedy output is the same.
@@ -19,10 +21,12 @@ Needs `pip install onnxruntime numpy` (and `tokenizers` for BPE vocabularies).
 from __future__ import annotations
 
 import json
+import wave
 from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.pcm import pcm_to_float
 from rnnkit.data.tokenizers import detokenize, tokenizer_from_dict
 
 FORMAT_VERSION = 1
@@ -45,10 +49,11 @@ def read_spec(folder: str | Path) -> dict:
 
 
 def load(folder: str | Path):
-    """The runner for the export in `folder`: LanguageModelRuntime, ClassifierRuntime or ForecasterRuntime."""
+    """The runner for the export in `folder`: LanguageModelRuntime, ClassifierRuntime, ForecasterRuntime,
+    TranslatorRuntime or SpeechRuntime."""
     spec = read_spec(folder)
     runners = {"lm": LanguageModelRuntime, "classify": ClassifierRuntime, "forecast": ForecasterRuntime,
-               "translate": TranslatorRuntime}
+               "translate": TranslatorRuntime, "speech": SpeechRuntime}
     if spec["task"] not in runners:
         raise ValueError(f"{folder} holds a {spec['task']!r} export, which this runtime does not run")
     return runners[spec["task"]](Path(folder), spec)
@@ -345,6 +350,93 @@ class TranslatorRuntime(_Runtime):
             scores = np.asarray(next_scores, dtype=np.float32).reshape(batch, k)
             state = {name: value[:, next_rows] for name, value in state.items()}
         return [max(hyps, key=lambda h: h[0])[1] for hyps in ended]
+
+
+class SpeechRuntime(_Runtime):
+    """Transcripts of clips: 1-D float arrays in [-1, 1] at the run's sample rate, or integer-PCM WAV
+    files at that rate (mono or downmixed). Greedy CTC decoding, the same text as `rnnkit speech
+    transcribe` without --beam; resampling, other audio formats, beam search and the n-gram model are
+    rnnkit's own commands' job."""
+
+    def __init__(self, folder: Path, spec: dict) -> None:
+        super().__init__(folder, spec)
+        self.sample_rate = int(spec["sample_rate"])
+        self.frame = spec["frame"]
+        self.symbols, self.kind = list(spec["units"]["symbols"]), spec["units"]["kind"]
+
+    def features(self, clip) -> np.ndarray:
+        """(frames, F) normalised features of one clip (array or WAV path)."""
+        samples = read_wav(clip, self.sample_rate) if isinstance(clip, (str, Path)) else np.asarray(clip, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"a clip must be one channel of samples, shape (N,); got {samples.shape}")
+        if len(samples) < self.frame["min_samples"]:
+            raise ValueError(f"the clip has {len(samples)} samples; features need at least {self.frame['min_samples']} "
+                             f"({1000 * self.frame['min_samples'] / self.sample_rate:.0f} ms)")
+        if not np.isfinite(samples).all():
+            raise ValueError("the clip holds NaN or infinite samples")
+        frames = frame_clip(samples.astype(np.float32), self.frame["n_fft"], self.frame["hop"])
+        return self.run("features", {"frames": frames})["features"]
+
+    def log_probs(self, clips: list) -> list[np.ndarray]:
+        """Per clip, the (T', U) CTC log-probabilities (blank 0)."""
+        if not clips:
+            raise ValueError("nothing to transcribe: give at least one clip")
+        stacked, lengths = stack_features(*pad_rows([self.features(clip) for clip in clips]), self.spec["stack"])
+        log_probs = self.run("model", {"stacked": stacked, "lengths": lengths})["log_probs"]
+        return [lp[:n] for lp, n in zip(log_probs, lengths)]
+
+    def transcribe(self, clips: list) -> list[str]:
+        """The greedy transcript of each clip."""
+        return [self.decode(ctc_collapse(lp.argmax(axis=1))) for lp in self.log_probs(clips)]
+
+    def decode(self, ids: list[int]) -> str:
+        pieces = [self.symbols[i - 1] for i in ids if 0 < i <= len(self.symbols)]
+        return "".join(pieces).strip() if self.kind == "char" else " ".join(pieces)
+
+
+def stack_features(features: np.ndarray, lengths: np.ndarray, stack: int) -> tuple[np.ndarray, np.ndarray]:
+    """(B, T, F) features padded with zeros after each row's length -> (B, ceil(T / k), k F) with k
+    consecutive frames side by side, and each row's ceil(n / k): models.recognizer.stack_frames."""
+    batch, steps, size = features.shape
+    groups = -(-steps // stack)
+    padded = np.zeros((batch, groups * stack, size), dtype=np.float32)
+    padded[:, :steps] = features * (np.arange(steps)[None, :] < lengths[:, None])[..., None]
+    return padded.reshape(batch, groups, stack * size), (-(-lengths // stack)).astype(np.int64)
+
+
+def frame_clip(samples: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """(1 + N // hop, n_fft) frames of a clip reflect-padded by n_fft // 2 at both ends, one every
+    `hop` samples: the frames torch.stft(center=True) reads (data.features)."""
+    pad = n_fft // 2
+    if len(samples) <= pad:
+        raise ValueError(f"the clip has {len(samples)} samples; reflect padding needs more than {pad}")
+    padded = np.pad(samples, (pad, pad), mode="reflect")
+    count = 1 + (len(padded) - n_fft) // hop
+    return np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:count].astype(np.float32)
+
+
+def ctc_collapse(best: np.ndarray) -> list[int]:
+    """Greedy CTC: merge repeats, then drop blanks (0)."""
+    out, previous = [], 0
+    for token in best.tolist():
+        if token != previous and token != 0:
+            out.append(token)
+        previous = token
+    return out
+
+
+def read_wav(path: str | Path, sample_rate: int) -> np.ndarray:
+    """(N,) float32 samples of an integer-PCM WAV file at `sample_rate` (channels averaged)."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            data = w.readframes(w.getnframes())
+    except (wave.Error, EOFError, OSError) as err:
+        raise ValueError(f"{path}: not a readable integer-PCM WAV file ({err}); rnnkit speech transcribe reads other formats") from None
+    if rate != sample_rate:
+        raise ValueError(f"{path} is at {rate} Hz; this model reads {sample_rate} Hz (resample it, or use rnnkit speech transcribe, "
+                         "which resamples)")
+    return pcm_to_float(data, width, channels, "<", path).mean(axis=0)
 
 
 def pad_rows(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,8 @@ def add_parser(subparsers) -> None:
         "time axes, and export.json with the inputs, outputs, state layout, vocabulary or scaler and labels the run "
         "uses, enough to run it with onnxruntime and numpy alone (rnnkit.runtime does). lm: model.onnx (whole "
         "sequences) and step.onnx (one token per row, for generation); classify: model.onnx (padded inputs and "
-        "lengths); translate: encoder.onnx and decoder_step.onnx; forecast: model.onnx (scaled windows). Before the files are kept, onnxruntime is run at batch "
+        "lengths); translate: encoder.onnx and decoder_step.onnx; forecast: model.onnx (scaled windows); speech: "
+        "features.onnx (one clip's framed samples) and model.onnx (stacked features and lengths). Before the files are kept, onnxruntime is run at batch "
         "sizes and lengths the trace did not see and compared with the eager model; a difference beyond rtol 1e-4 / "
         "atol 1e-5, or an axis the exporter froze, fails the command. Needs: pip install 'rnnkit[export]'.",
         epilog="examples:\n"

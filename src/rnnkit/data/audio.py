@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.data.pcm import pcm_to_float
+
 SPHERE_MAGIC = b"NIST_1A"
 SOUNDFILE_SUFFIXES = (".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au")
 INSTALL_HINT = "install the audio extra (pip install 'rnnkit[audio]', which brings soundfile)"
@@ -75,22 +77,7 @@ def _read_wave(path: Path) -> Audio:
 
 def _pcm_to_float(data: bytes, width: int, channels: int, order: str, path: Path) -> Tensor:
     """Interleaved integer PCM bytes -> (channels, N) float32 in [-1, 1)."""
-    usable = len(data) - len(data) % (width * channels)
-    data = data[:usable]
-    if width == 1:  # 8-bit WAV is unsigned
-        values = np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0
-    elif width in (2, 4):
-        values = np.frombuffer(data, dtype=f"{order}i{width}").astype(np.float32)
-    elif width == 3:
-        raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        if order == ">":
-            raw = raw[:, ::-1]
-        values = (raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)).astype(np.int32)
-        values = np.where(values >= 1 << 23, values - (1 << 24), values).astype(np.float32)
-    else:
-        raise ValueError(f"{path}: {8 * width}-bit samples are not supported (8, 16, 24 or 32-bit PCM)")
-    scale = float(1 << (8 * width - 1))
-    return torch.from_numpy((values / scale).reshape(-1, channels).T.copy())
+    return torch.from_numpy(pcm_to_float(data, width, channels, order, path))
 
 
 def _read_sphere(path: Path) -> Audio:

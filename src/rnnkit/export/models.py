@@ -99,6 +99,56 @@ class ForecasterWindow(nn.Module):
         return (forecast.mean, forecast.lower, forecast.upper) if self.probabilistic else forecast.mean
 
 
+class SpeechFeatures(nn.Module):
+    """frames (T, n_fft) float32 of one clip -> the recognizer's input features (T, F).
+
+    The frames are the clip reflect-padded by n_fft // 2 samples at both ends and cut every hop
+    samples (the runtime does that in numpy); the graph applies the Hann window (centred in n_fft,
+    as torch.stft pads it), |rFFT|^2, the mel filters, log(energy + 1e-6), the DCT for MFCCs, the
+    per-utterance mean subtraction when the run uses it, and the training z-scores: exactly
+    data.features.FeatureExtractor and the Recognizer's normalisation."""
+
+    def __init__(self, extractor, scaler, utterance_norm: bool) -> None:
+        super().__init__()
+        from rnnkit.data.features import LOG_FLOOR
+
+        c = extractor.config
+        window = torch.zeros(c.n_fft)
+        left = (c.n_fft - c.win_length) // 2
+        window[left : left + c.win_length] = extractor.window
+        self.register_buffer("window", window)
+        self.register_buffer("filters", extractor.filters.float())
+        self.register_buffer("dct", extractor.dct.float() if extractor.dct is not None else torch.eye(c.n_mels))
+        self.register_buffer("mean", torch.tensor(scaler.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(scaler.std, dtype=torch.float32))
+        self.utterance_norm, self.floor = utterance_norm, LOG_FLOOR
+
+    def forward(self, frames: Tensor):
+        energy = torch.fft.rfft(frames * self.window, dim=-1).abs().square() @ self.filters
+        features = torch.log(energy + self.floor) @ self.dct
+        if self.utterance_norm:
+            features = features - features.mean(dim=0, keepdim=True)
+        return (features - self.mean) / self.std
+
+
+class SpeechSequence(nn.Module):
+    """stacked (B, T', k F) float32 and lengths (B,) int64 in stacked frames -> CTC log-probabilities
+    (B, T', U). The runtime stacks the normalised features itself (k frames side by side, ceil(n / k)
+    per row, zeros past each row's end: models.recognizer.stack_frames); inside the graph the
+    exporter's RNN decomposition loses the symbolic time axis when T' = ceil(T / k) is derived from
+    it. Evaluation mode: SpecAugment and dropout are identities."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = with_masked(model, "rnn")
+
+    def forward(self, stacked: Tensor, lengths: Tensor):
+        m = self.model
+        xs = m.convs(stacked, lengths) if m.convs is not None else stacked
+        ys, _ = m.rnn(xs, None, lengths=lengths)
+        return m.output(ys).float().log_softmax(-1)
+
+
 def with_masked(model: nn.Module, attribute: str) -> nn.Module:
     """A shallow copy of `model` whose recurrent layer `attribute` runs by masking (the trained
     model keeps its own layer); refuses a layer that cannot run as a whole-sequence graph."""

@@ -10,7 +10,10 @@ Per task:
   initial state out) and `decoder_step.onnx` (one target token per row, the memory and the state in;
   log-probabilities, attention weights and the new state out);
 - forecast: `model.onnx` (scaled windows in; the forecast's mean, and its interval for Gaussian and
-  quantile outputs, out; symbolic batch, the run's lookback and horizon).
+  quantile outputs, out; symbolic batch, the run's lookback and horizon);
+- speech: `features.onnx` (one clip's padded frames of samples in; normalised log-mel or MFCC
+  features out) and `model.onnx` (padded features and lengths in; CTC log-probabilities and their
+  lengths out), decoded greedily by the runtime.
 
 Each export is checked before it is kept: every symbolic axis must still be symbolic in the file,
 and onnxruntime must agree with the eager model at batch sizes and lengths the trace did not see
@@ -35,7 +38,7 @@ from rnnkit.export.masked import whole_sequence_blocker
 from rnnkit.training.checkpoint import find_checkpoint, read_json, write_json
 from rnnkit.training.rundir import package_version, read_run
 
-TASKS = ("lm", "classify", "forecast", "translate")
+TASKS = ("lm", "classify", "forecast", "translate", "speech")
 FORMAT_VERSION = 1
 RNG = np.random.default_rng(0)  # draws the parity-check inputs; reset by every export_run
 
@@ -59,7 +62,8 @@ def export_run(run_dir: Path, out: Path | None = None, opset: int = 18, progress
     try:
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            exporters = {"lm": _export_lm, "classify": _export_classify, "forecast": _export_forecast, "translate": _export_translate}
+            exporters = {"lm": _export_lm, "classify": _export_classify, "forecast": _export_forecast, "translate": _export_translate,
+                         "speech": _export_speech}
             spec = exporters[task](run_dir, work, opset, progress)
         checkpoint = find_checkpoint(run_dir / "best") or find_checkpoint(run_dir / "last")
         spec = {"format": "rnnkit-export", "format_version": FORMAT_VERSION, "task": task, "run": str(run_dir.resolve()),
@@ -324,3 +328,79 @@ def _export_forecast(run_dir: Path, work: Path, opset: int, progress) -> dict:
             "scaler": {"mean": list(loaded.scaler.mean), "std": list(loaded.scaler.std)},
             "time_column": c.time_column, "graphs": {"model": _graph_entry("model.onnx", inputs, outputs,
                                                                            {"batches": [1, 5], "max_abs_diff": worst})}}
+
+
+# -- speech recognizers ---------------------------------------------------------------------------------------
+def _export_speech(run_dir: Path, work: Path, opset: int, progress) -> dict:
+    from rnnkit.data.features import subtract_mean
+    from rnnkit.runtime import frame_clip, stack_features
+    from rnnkit.tasks.speech.recognize import Recognizer
+
+    recognizer = Recognizer.load(run_dir, "cpu")
+    model, fc = recognizer.model, recognizer.features
+    features = models.SpeechFeatures(recognizer.extractor, recognizer.scaler, recognizer.utterance_norm).eval()
+    f_in, f_out = [Port("frames", ("frames", fc.n_fft))], [Port("features", ("frames", fc.size))]
+
+    def clip(seconds: float) -> np.ndarray:
+        return (0.1 * RNG.standard_normal(max(int(seconds * fc.sample_rate), fc.min_samples))).astype(np.float32)
+
+    progress("exporting features.onnx (framed samples of one clip)")
+    export_graph(features, (torch.from_numpy(frame_clip(clip(0.3), fc.n_fft, fc.hop_length)),), f_in, f_out, work / "features.onnx", opset)
+    f_sess = session(work / "features.onnx")
+    seconds = (0.05, 0.7, 2.3)
+    f_worst = 0.0
+    for length in seconds:
+        samples = clip(length)
+        frames = frame_clip(samples, fc.n_fft, fc.hop_length)
+        f_worst = max(f_worst, compare(f_sess, features, {"frames": frames}, f"features.onnx on {length} s"))
+        raw = recognizer.extractor(torch.from_numpy(samples))  # the path rnnkit's own commands take
+        expected = recognizer.scaler(subtract_mean(raw) if recognizer.utterance_norm else raw).numpy()
+        with torch.no_grad():
+            got = features(torch.from_numpy(frames)).numpy()
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-3):
+            raise ValueError(f"features.onnx's module differs from the run's feature extractor on {length} s of audio")
+    c = model.config
+    graph = models.SpeechSequence(model).eval()
+    width = c.input_size * c.stack
+    inputs = [Port("stacked", ("batch", "steps", width)), Port("lengths", ("batch",), "int64")]
+    outputs = [Port("log_probs", ("batch", "steps", c.num_units))]
+
+    def batch(b: int, t: int) -> tuple[dict, dict]:
+        """(the graph's feeds: stacked features and stacked lengths; the features and lengths before stacking)."""
+        lengths = RNG.integers(1, t + 1, b)
+        lengths[0] = t
+        x = RNG.standard_normal((b, t, c.input_size)).astype(np.float32)
+        x[np.arange(t)[None, :] >= lengths[:, None]] = 0.0
+        stacked, steps = stack_features(x, lengths, c.stack)
+        return {"stacked": stacked, "lengths": steps}, {"features": x, "lengths": lengths.astype(np.int64)}
+
+    progress("exporting model.onnx (stacked features with lengths)")
+    example, _ = batch(2, 31)
+    example["lengths"][1] = 6
+    export_graph(graph, tuple(torch.from_numpy(v) for v in example.values()), inputs, outputs, work / "model.onnx", opset)
+    sess = session(work / "model.onnx")
+    cases = [(1, 1), (3, 50), (2, 301)]
+    worst = max(compare(sess, graph, batch(b, t)[0], f"model.onnx at B={b}, T={t}") for b, t in cases)
+    worst = max(worst, _speech_padding_check(sess, model, *batch(3, 120)), _speech_padding_check(sess, model, *batch(4, 7)))
+    return {"units": recognizer.units.to_dict(), "features": asdict(fc), "frame": {"n_fft": fc.n_fft, "hop": fc.hop_length,
+            "min_samples": fc.min_samples}, "sample_rate": fc.sample_rate, "stack": c.stack,
+            "decoding": "greedy CTC (blank 0); beam search and the run's n-gram model need rnnkit speech transcribe",
+            "graphs": {"features": _graph_entry("features.onnx", f_in, f_out, {"seconds": list(seconds), "max_abs_diff": f_worst}),
+                       "model": _graph_entry("model.onnx", inputs, outputs, {"cases": cases, "max_abs_diff": worst})}}
+
+
+def _speech_padding_check(sess, model, feeds: dict, plain: dict) -> float:
+    """Each row of a mixed-length batch through the runtime's stacking and the graph, against the
+    eager model (which stacks inside) on that row alone, unpadded."""
+    log_probs = sess.run(None, feeds)[0]
+    worst = 0.0
+    for row, length in enumerate(plain["lengths"]):
+        alone = torch.from_numpy(plain["features"][row : row + 1, :length])
+        with torch.no_grad():
+            logits, _ = model(alone, torch.tensor([int(length)]))
+        expected = logits.float().log_softmax(-1)[0].numpy()
+        got = log_probs[row, : int(feeds["lengths"][row])]
+        if got.shape != expected.shape or not np.allclose(got, expected, **TOLERANCE):
+            raise ValueError(f"model.onnx: row {row} (length {length}) of a padded batch differs from the same row alone")
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
