@@ -273,6 +273,44 @@ def test_translate_endpoint(tmp_path):
         assert reply.json()["beam"] == 5 and reply.json()["translations"] == translate(run, texts, beam_size=5, device_name="cpu")
 
 
+def test_speech_endpoint_transcribes_like_rnnkit_on_both_backends(tmp_path):
+    import base64
+
+    from rnnkit.data.audio import load_mono, write_wav
+    from rnnkit.tasks.speech.recognize import Decoding, transcribe
+
+    tones, run = tmp_path / "tones", tmp_path / "tones-run"
+    assert main(["speech", "example", str(tones), "--train", "24", "--val", "4", "--test", "4"]) == 0
+    assert main(["speech", "train", "--train", str(tones / "train.jsonl"), "--val", str(tones / "val.jsonl"), "--hidden-size", "32",
+                 "--num-layers", "1", "--epochs", "3", "--batch-size", "8", "--lm-order", "3", "--out", str(run), *CPU]) == 0
+    clips = sorted(str(p) for p in (tones / "wav").glob("test-*.wav"))
+    audio = [base64.b64encode(open(clip, "rb").read()).decode() for clip in clips]
+    upsampled = tmp_path / "upsampled.wav"
+    write_wav(upsampled, load_mono(clips[0], 16000), 16000)
+    with TestClient(build_app([load_service(run)], Limits(max_audio_seconds=5.0))) as c:
+        for beam in (1, 4):
+            got = [c.post("/v1/speech", json={"audio": a, "beam": beam}).json()["text"] for a in audio]
+            assert got == [t.text for t in transcribe(run, clips, Decoding(beam=beam), device_name="cpu")]
+        reply = c.post("/v1/speech", json={"audio": base64.b64encode(upsampled.read_bytes()).decode()})
+        assert reply.status_code == 200  # the torch backend resamples, as rnnkit speech transcribe does
+        for body, needle in (({"audio": "not base64!"}, "base64"), ({"audio": base64.b64encode(b"RIFF....WAVEnope").decode()}, "WAV"),
+                             ({"audio": audio[0], "beam": 0}, "greater than")):
+            reply = c.post("/v1/speech", json=body)
+            assert reply.status_code == 422 and needle in reply.json()["error"]["message"], reply.text
+        long = tmp_path / "long.wav"
+        write_wav(long, np.zeros(8000 * 6), 8000)
+        reply = c.post("/v1/speech", json={"audio": base64.b64encode(long.read_bytes()).decode()})
+        assert reply.status_code == 422 and "the limit is 5 s" in reply.json()["error"]["message"]
+    pytest.importorskip("onnxruntime")
+    assert main(["export", str(run)]) == 0
+    with TestClient(build_app([load_service(run, "onnx")])) as c:
+        got = [c.post("/v1/speech", json={"audio": a}).json()["text"] for a in audio]
+        assert got == [t.text for t in transcribe(run, clips, Decoding(), device_name="cpu")]
+        assert c.post("/v1/speech", json={"audio": audio[0], "beam": 4}).json()["error"]["field"] == "beam"
+        reply = c.post("/v1/speech", json={"audio": base64.b64encode(upsampled.read_bytes()).decode()})
+        assert reply.status_code == 422 and "16000 Hz" in reply.json()["error"]["message"]
+
+
 def test_micro_batching_runs_concurrent_requests_together_with_the_same_answers(runs):
     from concurrent.futures import ThreadPoolExecutor
 

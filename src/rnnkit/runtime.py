@@ -20,6 +20,7 @@ Needs `pip install onnxruntime numpy` (and `tokenizers` for BPE vocabularies).
 
 from __future__ import annotations
 
+import io
 import json
 import wave
 from pathlib import Path
@@ -354,7 +355,7 @@ class TranslatorRuntime(_Runtime):
 
 class SpeechRuntime(_Runtime):
     """Transcripts of clips: 1-D float arrays in [-1, 1] at the run's sample rate, or integer-PCM WAV
-    files at that rate (mono or downmixed). Greedy CTC decoding, the same text as `rnnkit speech
+    files (paths or bytes) at that rate (mono or downmixed). Greedy CTC decoding, the same text as `rnnkit speech
     transcribe` without --beam; resampling, other audio formats, beam search and the n-gram model are
     rnnkit's own commands' job."""
 
@@ -366,7 +367,7 @@ class SpeechRuntime(_Runtime):
 
     def features(self, clip) -> np.ndarray:
         """(frames, F) normalised features of one clip (array or WAV path)."""
-        samples = read_wav(clip, self.sample_rate) if isinstance(clip, (str, Path)) else np.asarray(clip, dtype=np.float32)
+        samples = read_wav(clip, self.sample_rate) if isinstance(clip, (str, Path, bytes)) else np.asarray(clip, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"a clip must be one channel of samples, shape (N,); got {samples.shape}")
         if len(samples) < self.frame["min_samples"]:
@@ -425,18 +426,31 @@ def ctc_collapse(best: np.ndarray) -> list[int]:
     return out
 
 
-def read_wav(path: str | Path, sample_rate: int) -> np.ndarray:
-    """(N,) float32 samples of an integer-PCM WAV file at `sample_rate` (channels averaged)."""
+def read_wav(source, sample_rate: int) -> np.ndarray:
+    """(N,) float32 samples of an integer-PCM WAV file (a path, or its bytes) at `sample_rate`
+    (channels averaged)."""
+    samples, rate = wav_samples(source)
+    if rate != sample_rate:
+        raise ValueError(f"{_wav_name(source)} is at {rate} Hz; this model reads {sample_rate} Hz (resample it, or use "
+                         "rnnkit speech transcribe, which resamples)")
+    return samples
+
+
+def wav_samples(source) -> tuple[np.ndarray, int]:
+    """((N,) float32 samples with the channels averaged, the sample rate) of an integer-PCM WAV file
+    given as a path or as its bytes."""
     try:
-        with wave.open(str(path), "rb") as w:
+        with wave.open(io.BytesIO(source) if isinstance(source, bytes) else str(source), "rb") as w:
             channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
             data = w.readframes(w.getnframes())
     except (wave.Error, EOFError, OSError) as err:
-        raise ValueError(f"{path}: not a readable integer-PCM WAV file ({err}); rnnkit speech transcribe reads other formats") from None
-    if rate != sample_rate:
-        raise ValueError(f"{path} is at {rate} Hz; this model reads {sample_rate} Hz (resample it, or use rnnkit speech transcribe, "
-                         "which resamples)")
-    return pcm_to_float(data, width, channels, "<", path).mean(axis=0)
+        raise ValueError(f"{_wav_name(source)}: not a readable integer-PCM WAV file ({err}); rnnkit speech transcribe "
+                         "reads other formats") from None
+    return pcm_to_float(data, width, channels, "<", _wav_name(source)).mean(axis=0), rate
+
+
+def _wav_name(source) -> str:
+    return "the audio" if isinstance(source, bytes) else str(source)
 
 
 def pad_rows(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-batch", type=int, default=1, help="run the rows of concurrent classify requests together, up to "
                         "this many (default 1: each request alone)")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with (default 5)")
+    parser.add_argument("--max-audio-seconds", type=float, default=60.0, help="length of one speech request's audio (default 60)")
     parser.set_defaults(run=_serve)
 
 
@@ -64,8 +65,10 @@ def _serve(args) -> int:
     torch.set_num_threads(args.threads)
     if not 0 <= args.max_wait_ms <= 1000:
         raise ValueError(f"--max-wait-ms must lie in [0, 1000]; got {args.max_wait_ms}")
+    if not args.max_audio_seconds > 0:
+        raise ValueError(f"--max-audio-seconds must be positive; got {args.max_audio_seconds}")
     limits = Limits(args.max_body_bytes, args.max_items, args.max_chars, args.max_steps, args.max_tokens, args.max_in_flight,
-                    args.max_batch, args.max_wait_ms)
+                    args.max_batch, args.max_wait_ms, args.max_audio_seconds)
     app = build_app(lambda: [load_service(run, args.backend) for run in args.runs], limits)
     if args.host not in LOOPBACK:
         print(f"rnnkit serve: listening on {args.host}, reachable from other machines; there is no authentication", file=sys.stderr)

@@ -7,6 +7,8 @@ without a traceback for a fault of the server. No request field names a file on 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import threading
@@ -40,6 +42,7 @@ class Limits:
     max_in_flight: int = 8  # requests being answered at once; more get 503
     max_batch: int = 1  # rows of concurrent classify requests run together (1: no micro-batching)
     max_wait_ms: float = 5.0  # how long the first of them waits for others
+    max_audio_seconds: float = 60.0  # length of one speech request's audio
 
 
 class LMRequest(BaseModel):
@@ -57,6 +60,13 @@ class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     model: str | None = None
     inputs: list[str | list[Number] | list[list[Number]]] = Field(min_length=1)
+
+
+class SpeechRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    model: str | None = None
+    audio: str = Field(min_length=1)  # a WAV file (integer PCM), base64-encoded
+    beam: int = Field(1, ge=1, le=64)
 
 
 class TranslateRequest(BaseModel):
@@ -211,6 +221,17 @@ def build_app(services: list | Callable[[], list], limits: Limits = Limits()) ->
         check_items("texts", body.texts)
         with chosen.lock:
             return {"model": chosen.name, "translations": chosen.translate(body.texts, body.beam), "beam": body.beam}
+
+    @app.post("/v1/speech")
+    def speech(body: SpeechRequest):
+        chosen = service("speech", body.model)
+        try:
+            wav = base64.b64decode(body.audio, validate=True)
+        except binascii.Error:
+            raise RequestError("audio", "audio must be a WAV file encoded as base64") from None
+        with chosen.lock:
+            result = chosen.transcribe(wav, body.beam, limits.max_audio_seconds)
+        return {"model": chosen.name, **result, "beam": body.beam}
 
     @app.post("/v1/forecast")
     def forecast(body: ForecastRequest):

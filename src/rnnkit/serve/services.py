@@ -17,7 +17,7 @@ from rnnkit.runtime import pad_rows
 from rnnkit.training.checkpoint import read_json
 from rnnkit.training.rundir import read_run
 
-TASKS = ("lm", "classify", "forecast", "translate")
+TASKS = ("lm", "classify", "forecast", "translate", "speech")
 BACKENDS = ("torch", "onnx")
 
 
@@ -45,7 +45,8 @@ def load_service(run_dir: Path, backend: str = "torch", name: str | None = None)
         if not (run_dir / "export" / "export.json").is_file():
             raise ValueError(f"--backend onnx serves RUN_DIR/export; run 'rnnkit export {run_dir}' first")
         runner = load_export(run_dir / "export")
-    services = {"lm": LMService, "classify": ClassifierService, "forecast": ForecastService, "translate": TranslateService}
+    services = {"lm": LMService, "classify": ClassifierService, "forecast": ForecastService, "translate": TranslateService,
+                "speech": SpeechService}
     return services[task](name, run_dir, runner)
 
 
@@ -257,6 +258,59 @@ class TranslateService(Service):
             return self.runner.translate(texts, beam)
         with torch.no_grad():
             return [text for text, _, _ in self.translator.translate(texts, beam_size=beam)]
+
+
+class SpeechService(Service):
+    task = "speech"
+
+    def __init__(self, name: str, run_dir: Path, runner) -> None:
+        super().__init__(name, run_dir, runner)
+        if runner is None:
+            from rnnkit.tasks.speech.recognize import Recognizer
+
+            self.recognizer = Recognizer.load(run_dir, "cpu")
+            self.sample_rate = self.recognizer.features.sample_rate
+        else:
+            self.sample_rate = runner.sample_rate
+
+    def describe(self) -> dict:
+        return {**super().describe(), "sample_rate": self.sample_rate,
+                "decoding": "greedy or beam search" if self.runner is None else "greedy (the onnx backend)"}
+
+    def transcribe(self, wav: bytes, beam: int, max_seconds: float) -> dict:
+        """{"text", "seconds"} of one integer-PCM WAV file's bytes."""
+        from rnnkit.runtime import wav_samples
+
+        try:
+            samples, rate = wav_samples(wav)
+        except ValueError as err:
+            raise RequestError("audio", str(err)) from None
+        seconds = len(samples) / rate
+        if seconds > max_seconds:
+            raise RequestError("audio", f"the audio is {seconds:.1f} s long; the limit is {max_seconds:g} s")
+        if not np.isfinite(samples).all():
+            raise RequestError("audio", "the audio holds NaN or infinite samples")
+        if self.runner is not None:
+            if beam > 1:
+                raise RequestError("beam", "the onnx backend decodes greedily (beam 1); serve with --backend torch for beam search")
+            if rate != self.sample_rate:
+                raise RequestError("audio", f"the audio is at {rate} Hz; this export reads {self.sample_rate} Hz (resample it, "
+                                            "or serve with --backend torch, which resamples)")
+            try:
+                return {"text": self.runner.transcribe([samples])[0], "seconds": round(seconds, 3)}
+            except ValueError as err:
+                raise RequestError("audio", str(err)) from None
+        from rnnkit.data.audio import resample
+        from rnnkit.tasks.speech.recognize import Decoding
+
+        clip = torch.from_numpy(samples)
+        if rate != self.sample_rate:
+            clip = resample(clip.unsqueeze(0), rate, self.sample_rate)[0]
+        if clip.shape[0] < self.recognizer.features.min_samples:
+            raise RequestError("audio", f"the audio has {clip.shape[0]} samples at {self.sample_rate} Hz; the model needs at least "
+                                        f"{self.recognizer.features.min_samples}")
+        with torch.no_grad():
+            return {"text": self.recognizer.transcribe_samples(clip, Decoding(beam=beam)), "seconds": round(seconds, 3)}
 
 
 class MicroBatcher:

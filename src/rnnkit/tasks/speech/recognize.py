@@ -99,8 +99,18 @@ class Recognizer:
 
     def load_audio(self, utterances: list[Utterance], source: str, skip_bad: bool = False) -> SpeechSet:
         data = load_speech(utterances, self.extractor, self.normalizer, source, skip_bad)
-        data.features = [self.scaler(subtract_mean(f) if self.utterance_norm else f) for f in data.features]
+        data.features = [self.normalised(f) for f in data.features]
         return data
+
+    def normalised(self, features: Tensor) -> Tensor:
+        """Raw (T, F) features as the model reads them: less their mean when the run uses
+        per-utterance normalisation, then the training z-scores."""
+        return self.scaler(subtract_mean(features) if self.utterance_norm else features)
+
+    def transcribe_samples(self, samples: Tensor, decoding: Decoding) -> str:
+        """The transcript of (N,) samples at the run's sample rate."""
+        log_probs = log_probs_of(self.model, [self.normalised(self.extractor(samples))], self.device)[0]
+        return self.units.decode(self.decode(log_probs, decoding))
 
     def decode(self, log_probs: Tensor, decoding: Decoding) -> list[int]:
         if decoding.lm_weight and self.lm is None:
